@@ -1,0 +1,1232 @@
+/*
+ * canonical.c — the HL7 v2 → canonical mapping core: the table from
+ * (message type, trigger) to (domain mapper, event type), the keys, the
+ * envelope every canonical record starts with, HL7 time parsing, and the
+ * helpers the domain files (canonical_patient.c, canonical_result.c, ...)
+ * share. See canonical.h, docs/mapping.md and docs/events.md.
+ *
+ * Rates: one art_canon_map_with() per ingested message; with a reused
+ * mapper the only allocations are the encoded values, the event array, the
+ * key and two short strings per event.
+ */
+#define ART_CANON_INTERNAL
+#include "canonical.h"
+
+#include <assert.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "art.h"
+
+/* ---- the table ------------------------------------------------------------ */
+
+/* (type, trigger) -> (domain mapper, event type). ADT events whose subject
+ * is the encounter (A01, A02, A03, ...) carry a demographics snapshot and
+ * map to patient.updated for now; issue #4 adds their canonical.encounter
+ * event next to it (docs/events.md). */
+static const struct art_canon_route art_canon_routes[] = {
+	{"ADT", "A04", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.registered"},
+	{"ADT", "A28", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.created"},
+	{"ADT", "A05", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.preadmitted"},
+	{"ADT", "A08", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A31", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A29", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.deleted"},
+	/* encounter-centred ADT: demographics snapshot (encounter event: issue #4) */
+	{"ADT", "A01", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A02", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A03", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A06", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A07", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A11", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A12", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A13", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A14", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A17", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A21", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A22", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A38", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	/* patient merges: PID = the survivor, MRG-1 = the prior identifiers */
+	{"ADT", "A18", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A30", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A34", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A36", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A39", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A40", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	/* results: the event type follows OBR-25 / OBX-11 (docs/events.md) */
+	{"ORU", "R01", ART_CANON_D_RESULT, art_canon_map_result, NULL},
+	{"OUL", "R22", ART_CANON_D_RESULT, art_canon_map_result, NULL},
+};
+
+static const char *const art_canon_subjects[ART_CANON_D_MAX] = {
+	[ART_CANON_D_PATIENT] = "canonical.patient",
+	[ART_CANON_D_RESULT] = "canonical.result",
+};
+
+static const struct art_canon_route *art_canon_route_find(const char *type, size_t tlen,
+							  const char *trigger, size_t glen)
+{
+	for (size_t i = 0; i < ART_ARRAY_SIZE(art_canon_routes); i++) {
+		const struct art_canon_route *r = &art_canon_routes[i];
+
+		if (strlen(r->type) == tlen && memcmp(r->type, type, tlen) == 0 &&
+		    strlen(r->trigger) == glen && memcmp(r->trigger, trigger, glen) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+const char *art_canon_route(const char *type, const char *trigger, const char **subject)
+{
+	const struct art_canon_route *r =
+		art_canon_route_find(type, strlen(type), trigger, strlen(trigger));
+
+	if (!r)
+		return NULL;
+	if (subject)
+		*subject = art_canon_subjects[r->domain];
+	return r->event_type ? r->event_type : "result.*";
+}
+
+const char *art_canon_status_name(enum art_canon_status st)
+{
+	switch (st) {
+	case ART_CANON_MAPPED:
+		return "mapped";
+	case ART_CANON_UNSUPPORTED:
+		return "unsupported";
+	case ART_CANON_UNMAPPABLE:
+		return "unmappable";
+	case ART_CANON_ERROR:
+		return "error";
+	}
+	return "?";
+}
+
+/* ---- HL7 date/time ------------------------------------------------------------ */
+
+const char *art_canon_precision_name(enum art_canon_precision p)
+{
+	static const char *const names[] = {"year",   "month",  "day",         "hour",
+					    "minute", "second", "millisecond", "microsecond"};
+
+	if ((unsigned)p >= ART_ARRAY_SIZE(names))
+		return "?";
+	return names[p];
+}
+
+/* Reads n decimal digits at s into *out; -1 unless all n are digits. */
+static int art_canon_digits(const char *s, size_t n, int *out)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int art_canon_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int art_canon_days_in_month(int y, int m)
+{
+	static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return dim[m - 1];
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static int64_t art_canon_days_from_civil(int y, int m, int d)
+{
+	int64_t yy = y - (m <= 2);
+	int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+	int64_t yoe = yy - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+int art_canon_parse_time(const char *s, size_t len, struct art_canon_time *out)
+{
+	int part[6] = {0, 1, 1, 0, 0, 0}; /* year month day hour minute second */
+	int64_t frac = 0;
+	size_t i = 0, nparts = 1, nfrac = 0;
+	int off = 0, has_off = 0;
+	int64_t secs;
+
+	while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len < 4 || art_canon_digits(s, 4, &part[0]))
+		return -1;
+	i = 4;
+	while (nparts < 6 && i < len && art_canon_is_digit(s[i])) {
+		if (i + 2 > len || art_canon_digits(s + i, 2, &part[nparts]))
+			return -1;
+		i += 2;
+		nparts++;
+	}
+	if (i < len && s[i] == '.') {
+		if (nparts < 6)
+			return -1;
+		i++;
+		while (i < len && art_canon_is_digit(s[i])) {
+			if (nfrac == 6)
+				return -1;
+			frac = frac * 10 + (s[i] - '0');
+			nfrac++;
+			i++;
+		}
+		if (nfrac == 0)
+			return -1;
+		for (size_t k = nfrac; k < 6; k++)
+			frac *= 10;
+	}
+	if (i < len && (s[i] == '+' || s[i] == '-')) {
+		int hh, mm;
+
+		if (len - i != 5 || art_canon_digits(s + i + 1, 2, &hh) ||
+		    art_canon_digits(s + i + 3, 2, &mm) || hh > 14 || mm > 59)
+			return -1;
+		off = hh * 60 + mm;
+		if (s[i] == '-')
+			off = -off;
+		has_off = 1;
+		i = len;
+	}
+	if (i != len)
+		return -1;
+	if (part[0] < 1 || part[1] < 1 || part[1] > 12 || part[2] < 1 ||
+	    part[2] > art_canon_days_in_month(part[0], part[1]) || part[3] > 23 || part[4] > 59 ||
+	    part[5] > 59)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	secs = art_canon_days_from_civil(part[0], part[1], part[2]) * 86400 + part[3] * 3600 +
+	       part[4] * 60 + part[5];
+	out->micros = secs * 1000000 + frac - (int64_t)off * 60 * 1000000;
+	out->has_offset = has_off;
+	out->offset_minutes = off;
+	if (nfrac > 3)
+		out->precision = ART_CANON_PREC_MICRO;
+	else if (nfrac > 0)
+		out->precision = ART_CANON_PREC_MILLI;
+	else
+		out->precision = (enum art_canon_precision)(nparts - 1);
+	out->year = part[0];
+	out->month = nparts >= 2 ? part[1] : 0;
+	out->day = nparts >= 3 ? part[2] : 0;
+	return 0;
+}
+
+/* ---- hashing -------------------------------------------------------------- */
+
+static void art_canon_hex(const unsigned char *md, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* SHA-256 of p[0..len) with the mapper's pre-fetched digest (m NULL: a
+ * one-shot EVP_Digest, which fetches the algorithm on every call). */
+static int art_canon_sha256(struct art_canon_mapper *m, const void *p, size_t len,
+			    unsigned char md[32])
+{
+	unsigned int mdlen = 0;
+
+	if (m && m->sha256 && m->mdctx) {
+		if (EVP_DigestInit_ex2(m->mdctx, m->sha256, NULL) != 1 ||
+		    EVP_DigestUpdate(m->mdctx, p, len) != 1 ||
+		    EVP_DigestFinal_ex(m->mdctx, md, &mdlen) != 1)
+			return -1;
+		return mdlen == 32 ? 0 : -1;
+	}
+	return EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32 ? 0 : -1;
+}
+
+/* Appends the decimal digits of v. */
+static int art_canon_put_dec(struct art_buf *b, size_t v)
+{
+	char d[24];
+	size_t n = sizeof(d);
+
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return art_buf_append(b, d + n, sizeof(d) - n);
+}
+
+/* Appends ",<len>:<bytes>" (length-prefixed: no two field lists collide). */
+static int art_canon_hash_part(struct art_buf *b, const struct art_hl7_span *sp)
+{
+	if (art_buf_putc(b, ',') || art_canon_put_dec(b, sp->len) || art_buf_putc(b, ':') ||
+	    art_buf_append(b, sp->p, sp->len))
+		return -1;
+	return 0;
+}
+
+/* The event id of event `index` of a message: SHA-256 of
+ * "artery.event.v1:" + idempotency key + ":" + index, first 16 bytes as
+ * an RFC 9562 version-8 (custom) UUID. */
+static int art_canon_event_id(struct art_canon_mapper *m, const char *idem, size_t index,
+			      char out[37])
+{
+	static const char prefix[] = "artery.event.v1:";
+	char in[128], hex[33];
+	unsigned char md[32];
+	size_t n = sizeof(prefix) - 1, ilen = strlen(idem), o = 0;
+	char d[24];
+	size_t dn = sizeof(d);
+
+	do {
+		d[--dn] = (char)('0' + index % 10);
+		index /= 10;
+	} while (index > 0);
+	if (n + ilen + 1 + (sizeof(d) - dn) > sizeof(in))
+		return -1;
+	memcpy(in, prefix, n);
+	memcpy(in + n, idem, ilen);
+	n += ilen;
+	in[n++] = ':';
+	memcpy(in + n, d + dn, sizeof(d) - dn);
+	n += sizeof(d) - dn;
+	if (art_canon_sha256(m, in, n, md))
+		return -1;
+	md[6] = (unsigned char)((md[6] & 0x0f) | 0x80);
+	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+	art_canon_hex(md, 16, hex);
+	for (size_t i = 0; i < 32; i++) {
+		if (i == 8 || i == 12 || i == 16 || i == 20)
+			out[o++] = '-';
+		out[o++] = hex[i];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static int art_canon_span_is_null(const struct art_hl7_span *sp)
+{
+	return sp->len == 2 && sp->p[0] == '"' && sp->p[1] == '"';
+}
+
+/* Trims spaces and tabs at both ends of b (in place). */
+static void art_canon_trim(struct art_buf *b)
+{
+	size_t start = 0;
+
+	if (!b->p)
+		return;
+	while (b->len > 0 && (b->p[b->len - 1] == ' ' || b->p[b->len - 1] == '\t'))
+		b->len--;
+	while (start < b->len && (b->p[start] == ' ' || b->p[start] == '\t'))
+		start++;
+	if (start)
+		memmove(b->p, b->p + start, b->len - start);
+	b->len -= start;
+	b->p[b->len] = '\0';
+}
+
+/* Decodes the value at seg/field/rep/comp/sub of msg into b (reset first,
+ * trimmed): 1 when there is a non-empty, non-null value. An undecodable
+ * value (charset) falls back to its raw bytes — keys must always exist. */
+static int art_canon_key_val(const struct art_hl7_msg *msg, size_t seg, size_t field, size_t rep,
+			     size_t comp, size_t sub, struct art_buf *b)
+{
+	struct art_hl7_span sp;
+	char err[128];
+
+	art_buf_reset(b);
+	if (!art_hl7_at(msg, seg, field, rep, comp, sub, &sp) || sp.len == 0 ||
+	    art_canon_span_is_null(&sp))
+		return 0;
+	if (art_hl7_decode(msg, &sp, b, NULL, err, sizeof(err))) {
+		art_buf_reset(b);
+		if (art_buf_append(b, sp.p, sp.len))
+			return 0;
+	}
+	art_canon_trim(b);
+	return b->len > 0;
+}
+
+/* Appends "authority|value" for CX repetition rep of PID field to key.
+ * Returns 1 when the repetition has a value, 0 when not, -1 when out of
+ * memory. */
+static int art_canon_key_cx(const struct art_hl7_msg *msg, size_t pid, size_t field, size_t rep,
+			    struct art_buf *tmp, struct art_buf *key)
+{
+	if (!art_canon_key_val(msg, pid, field, rep, 1, 1, tmp))
+		return 0;
+	art_buf_reset(key);
+	if (art_buf_append(key, "|", 1) || art_buf_append(key, tmp->p, tmp->len))
+		return -1;
+	/* authority: CX-4.1 namespace id, else CX-4.2 universal id */
+	if (art_canon_key_val(msg, pid, field, rep, 4, 1, tmp) ||
+	    art_canon_key_val(msg, pid, field, rep, 4, 2, tmp)) {
+		if (art_buf_append(tmp, key->p, key->len))
+			return -1;
+		art_buf_reset(key);
+		if (art_buf_append(key, tmp->p, tmp->len))
+			return -1;
+	}
+	return 1;
+}
+
+static size_t art_canon_count_reps(const struct art_hl7_msg *msg, size_t seg, size_t field)
+{
+	struct art_hl7_span sp;
+
+	if (!art_hl7_at(msg, seg, field, 0, 0, 0, &sp) || sp.len == 0)
+		return 0;
+	return art_hl7_span_count(&sp, art_hl7_header(msg)->delims.rep);
+}
+
+/* The patient key of the first PID (rules in docs/events.md) into key.
+ * Returns 1 when found, 0 when the message has no patient identifier, -1
+ * when out of memory. */
+static int art_canon_patient_key(const struct art_hl7_msg *msg, struct art_buf *tmp,
+				 struct art_buf *key)
+{
+	static const char *const types[] = {"MR", "PI"};
+	static const size_t fields[] = {3, 2, 4};
+	long pid = art_hl7_seg_find(msg, "PID", 0);
+	size_t n;
+	int rc;
+
+	if (pid < 0)
+		return 0;
+	n = art_canon_count_reps(msg, (size_t)pid, 3);
+	for (size_t t = 0; t < ART_ARRAY_SIZE(types); t++) {
+		for (size_t r = 1; r <= n; r++) {
+			if (!art_canon_key_val(msg, (size_t)pid, 3, r, 5, 1, tmp) ||
+			    strcasecmp(tmp->p, types[t]) != 0)
+				continue;
+			rc = art_canon_key_cx(msg, (size_t)pid, 3, r, tmp, key);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	for (size_t f = 0; f < ART_ARRAY_SIZE(fields); f++) {
+		n = art_canon_count_reps(msg, (size_t)pid, fields[f]);
+		for (size_t r = 1; r <= n; r++) {
+			rc = art_canon_key_cx(msg, (size_t)pid, fields[f], r, tmp, key);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Appends the namespace (HD.1, else HD.2) of MSH field `field` to key. */
+static int art_canon_key_hd(const struct art_hl7_msg *msg, size_t field, struct art_buf *tmp,
+			    struct art_buf *key)
+{
+	if (art_canon_key_val(msg, 0, field, 1, 1, 1, tmp) ||
+	    art_canon_key_val(msg, 0, field, 1, 2, 1, tmp))
+		return art_buf_append(key, tmp->p, tmp->len);
+	return 0;
+}
+
+static int art_canon_keys_buf(const struct art_hl7_msg *msg, struct art_canon_result *out,
+			      struct art_canon_mapper *m, struct art_buf *tmp, struct art_buf *key,
+			      char *errstr, size_t errstr_size)
+{
+	const struct art_hl7_header *hdr = art_hl7_header(msg);
+	unsigned char md[32];
+	int rc;
+
+	/* idempotency key: SHA-256 over the raw MSH-3, MSH-4, MSH-10, MSH-7.1 */
+	art_buf_reset(tmp);
+	if (art_buf_puts(tmp, "artery.hl7v2.v1") || art_canon_hash_part(tmp, &hdr->sending_app) ||
+	    art_canon_hash_part(tmp, &hdr->sending_facility) ||
+	    art_canon_hash_part(tmp, &hdr->control_id) || art_canon_hash_part(tmp, &hdr->datetime) ||
+	    art_canon_sha256(m, tmp->p, tmp->len, md)) {
+		snprintf(errstr, errstr_size, "idempotency key: out of memory");
+		return -1;
+	}
+	art_canon_hex(md, 32, out->idempotency_key);
+
+	/* partition key: the patient, else source + control id */
+	art_buf_reset(key);
+	rc = art_canon_patient_key(msg, tmp, key);
+	if (rc == 0) {
+		art_buf_reset(key);
+		if (art_canon_key_hd(msg, 3, tmp, key) || art_buf_putc(key, '|'))
+			rc = -1;
+		else if (art_canon_key_val(msg, 0, 10, 1, 1, 1, tmp) &&
+			 art_buf_append(key, tmp->p, tmp->len))
+			rc = -1;
+	}
+	if (rc < 0) {
+		snprintf(errstr, errstr_size, "partition key: out of memory or too long");
+		return -1;
+	}
+	out->key = strdup(key->p ? key->p : "");
+	if (!out->key) {
+		snprintf(errstr, errstr_size, "partition key: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int art_canon_keys(const struct art_hl7_msg *msg, struct art_canon_result *out, char *errstr,
+		   size_t errstr_size)
+{
+	struct art_buf tmp, key;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	art_buf_init(&tmp, ART_CANON_MAX_VALUE);
+	art_buf_init(&key, ART_CANON_MAX_VALUE);
+	rc = art_canon_keys_buf(msg, out, NULL, &tmp, &key, errstr, errstr_size);
+	art_buf_free(&tmp);
+	art_buf_free(&key);
+	return rc;
+}
+
+/* ---- mapper --------------------------------------------------------------- */
+
+struct art_canon_mapper *art_canon_mapper_new(const struct art_schema_registry *reg)
+{
+	struct art_canon_mapper *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->reg = reg;
+	art_buf_init(&m->tmp, ART_CANON_MAX_VALUE);
+	art_buf_init(&m->text, ART_CANON_MAX_VALUE);
+	art_buf_init(&m->key, ART_CANON_MAX_VALUE);
+	m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	m->mdctx = EVP_MD_CTX_new();
+	if (!m->sha256 || !m->mdctx) {
+		art_canon_mapper_destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+void art_canon_mapper_destroy(struct art_canon_mapper *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < ART_CANON_D_MAX; i++)
+		art_avro_value_destroy(m->vals[i]);
+	art_buf_free(&m->tmp);
+	art_buf_free(&m->text);
+	art_buf_free(&m->key);
+	EVP_MD_CTX_free(m->mdctx);
+	EVP_MD_free(m->sha256);
+	free(m);
+}
+
+void art_canon_result_free(struct art_canon_result *out)
+{
+	if (!out)
+		return;
+	for (size_t i = 0; i < out->cnt; i++) {
+		free(out->events[i].topic);
+		free(out->events[i].event_type);
+		free(out->events[i].value);
+	}
+	free(out->events);
+	free(out->key);
+	memset(out, 0, sizeof(*out));
+}
+
+/* ---- fast setters ----------------------------------------------------------- */
+
+/* Keeps the first failure in av->err (as avro_codec's setters do). */
+static int art_canon_put_fail(struct art_avro_value *av, const char *name, const char *what)
+{
+	if (!av->err[0])
+		snprintf(av->err, sizeof(av->err), "%s: %s", name, what);
+	return -1;
+}
+
+/* Sets every optional field of record rec to null, recursively into
+ * required records (a fresh record branch or array element has its
+ * unions without any branch, which Avro C refuses to encode). */
+static void art_canon_put_nulls(avro_value_t *rec)
+{
+	size_t n = 0;
+
+	avro_value_get_size(rec, &n);
+	for (size_t i = 0; i < n; i++) {
+		avro_value_t child, branch;
+
+		if (avro_value_get_by_index(rec, i, &child, NULL))
+			continue;
+		switch (avro_value_get_type(&child)) {
+		case AVRO_UNION:
+			avro_value_set_branch(&child, 0, &branch);
+			break;
+		case AVRO_RECORD:
+			art_canon_put_nulls(&child);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* The field `name` of at (root when NULL), entered: an optional field is
+ * switched to its value branch (a record branch selected anew starts with
+ * its optional fields null). */
+static int art_canon_put_get(struct art_avro_value *av, avro_value_t *at, const char *name,
+			     avro_value_t *out)
+{
+	avro_value_t f;
+	int disc = -1;
+
+	if (avro_value_get_by_name(at ? at : &av->root, name, &f, NULL))
+		return art_canon_put_fail(av, name, "no such field");
+	if (avro_value_get_type(&f) != AVRO_UNION) {
+		*out = f;
+		return 0;
+	}
+	avro_value_get_discriminant(&f, &disc);
+	if (disc == 1)
+		return avro_value_get_current_branch(&f, out) ? art_canon_put_fail(av, name, avro_strerror())
+							      : 0;
+	if (avro_value_set_branch(&f, 1, out))
+		return art_canon_put_fail(av, name, avro_strerror());
+	if (avro_value_get_type(out) == AVRO_RECORD)
+		art_canon_put_nulls(out);
+	return 0;
+}
+
+int art_canon_put_str(struct art_avro_value *av, avro_value_t *at, const char *name, const char *s,
+		      size_t len)
+{
+	avro_value_t v;
+
+	assert(s[len] == '\0');
+	if (art_canon_put_get(av, at, name, &v))
+		return -1;
+	/* Avro C's length counts the terminating NUL */
+	if (avro_value_set_string_len(&v, s, len + 1))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+int art_canon_put_cstr(struct art_avro_value *av, avro_value_t *at, const char *name, const char *s)
+{
+	return art_canon_put_str(av, at, name, s, strlen(s));
+}
+
+int art_canon_put_long(struct art_avro_value *av, avro_value_t *at, const char *name, int64_t x)
+{
+	avro_value_t v;
+
+	if (art_canon_put_get(av, at, name, &v))
+		return -1;
+	if (avro_value_set_long(&v, x))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+int art_canon_put_int(struct art_avro_value *av, avro_value_t *at, const char *name, int32_t x)
+{
+	avro_value_t v;
+
+	if (art_canon_put_get(av, at, name, &v))
+		return -1;
+	if (avro_value_set_int(&v, x))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+int art_canon_put_double(struct art_avro_value *av, avro_value_t *at, const char *name, double x)
+{
+	avro_value_t v;
+
+	if (art_canon_put_get(av, at, name, &v))
+		return -1;
+	if (avro_value_set_double(&v, x))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+int art_canon_put_bool(struct art_avro_value *av, avro_value_t *at, const char *name, int x)
+{
+	avro_value_t v;
+
+	if (art_canon_put_get(av, at, name, &v))
+		return -1;
+	if (avro_value_set_boolean(&v, x ? 1 : 0))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+int art_canon_put_rec(struct art_avro_value *av, avro_value_t *at, const char *name,
+		      avro_value_t *out)
+{
+	if (art_canon_put_get(av, at, name, out))
+		return -1;
+	if (avro_value_get_type(out) != AVRO_RECORD)
+		return art_canon_put_fail(av, name, "not a record");
+	return 0;
+}
+
+int art_canon_put_append(struct art_avro_value *av, avro_value_t *at, const char *name,
+			 avro_value_t *elem)
+{
+	avro_value_t arr;
+
+	if (art_canon_put_get(av, at, name, &arr))
+		return -1;
+	if (avro_value_get_type(&arr) != AVRO_ARRAY)
+		return art_canon_put_fail(av, name, "not an array");
+	if (avro_value_append(&arr, elem, NULL))
+		return art_canon_put_fail(av, name, avro_strerror());
+	if (avro_value_get_type(elem) == AVRO_RECORD)
+		art_canon_put_nulls(elem);
+	return 0;
+}
+
+int art_canon_put_item(struct art_avro_value *av, avro_value_t *at, const char *name, const char *s,
+		       size_t len)
+{
+	avro_value_t elem;
+
+	assert(s[len] == '\0');
+	if (art_canon_put_append(av, at, name, &elem))
+		return -1;
+	if (avro_value_set_string_len(&elem, s, len + 1))
+		return art_canon_put_fail(av, name, avro_strerror());
+	return 0;
+}
+
+/* Whether every union in schema s is ["null", T] (what the fast setters
+ * assume). Returns 0, or -1 naming the offending field in errstr. */
+static int art_canon_check_shape(avro_schema_t s, const char *name, int depth, char *errstr,
+				 size_t errstr_size)
+{
+	while (s && is_avro_link(s))
+		s = avro_schema_link_target(s);
+	if (!s || depth > 32)
+		return 0;
+	switch (avro_typeof(s)) {
+	case AVRO_RECORD:
+		for (size_t i = 0; i < avro_schema_record_size(s); i++)
+			if (art_canon_check_shape(avro_schema_record_field_get_by_index(s, (int)i),
+						  avro_schema_record_field_name(s, (int)i),
+						  depth + 1, errstr, errstr_size))
+				return -1;
+		return 0;
+	case AVRO_ARRAY:
+		return art_canon_check_shape(avro_schema_array_items(s), name, depth + 1, errstr,
+					     errstr_size);
+	case AVRO_MAP:
+		return art_canon_check_shape(avro_schema_map_values(s), name, depth + 1, errstr,
+					     errstr_size);
+	case AVRO_UNION:
+		if (avro_schema_union_size(s) != 2 ||
+		    avro_typeof(avro_schema_union_branch(s, 0)) != AVRO_NULL) {
+			snprintf(errstr, errstr_size, "field %s: unions must be [\"null\", T]", name);
+			return -1;
+		}
+		return art_canon_check_shape(avro_schema_union_branch(s, 1), name, depth + 1,
+					     errstr, errstr_size);
+	default:
+		return 0;
+	}
+}
+
+/* ---- helpers for the domain mappers ---------------------------------------- */
+
+enum art_canon_status art_canon_fail(struct art_canon_job *job, enum art_canon_status st,
+				     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (job->fail != ART_CANON_MAPPED)
+		return job->fail;
+	job->fail = st;
+	va_start(ap, fmt);
+	vsnprintf(job->errstr, job->errstr_size, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* Decodes seg/field/rep/comp/sub into b (appending); trims b from `from`
+ * on when trim is set. */
+static enum art_hl7_val art_canon_decode(struct art_canon_job *job, size_t seg, size_t field,
+					 size_t rep, size_t comp, size_t sub, struct art_buf *b,
+					 int trim)
+{
+	struct art_hl7_span sp;
+	char err[160];
+	size_t from = b->len;
+
+	if (!art_hl7_at(job->msg, seg, field, rep, comp, sub, &sp) || sp.len == 0)
+		return ART_HL7_ABSENT;
+	if (art_canon_span_is_null(&sp))
+		return ART_HL7_NULL;
+	if (art_hl7_decode(job->msg, &sp, b, NULL, err, sizeof(err))) {
+		art_canon_fail(job, ART_CANON_UNMAPPABLE, "%s-%zu: %s", art_hl7_seg_id(job->msg, seg),
+			       field, err);
+		return ART_HL7_ERROR;
+	}
+	if (trim && b->p) {
+		size_t end = b->len, start = from;
+
+		while (end > from && (b->p[end - 1] == ' ' || b->p[end - 1] == '\t'))
+			end--;
+		while (start < end && (b->p[start] == ' ' || b->p[start] == '\t'))
+			start++;
+		if (start > from)
+			memmove(b->p + from, b->p + start, end - start);
+		b->len = from + (end - start);
+		b->p[b->len] = '\0';
+	}
+	return b->len > from ? ART_HL7_VALUE : ART_HL7_ABSENT;
+}
+
+enum art_hl7_val art_canon_val(struct art_canon_job *job, size_t seg, size_t field, size_t rep,
+			       size_t comp, size_t sub, const char **p, size_t *len)
+{
+	enum art_hl7_val v;
+
+	art_buf_reset(&job->m->tmp);
+	v = art_canon_decode(job, seg, field, rep, comp, sub, &job->m->tmp, 1);
+	if (v == ART_HL7_VALUE) {
+		*p = job->m->tmp.p;
+		*len = job->m->tmp.len;
+	} else {
+		*p = "";
+		*len = 0;
+	}
+	return v;
+}
+
+enum art_hl7_val art_canon_text(struct art_canon_job *job, size_t seg, size_t field, size_t rep,
+				size_t comp)
+{
+	return art_canon_decode(job, seg, field, rep, comp, 0, &job->m->text, 0);
+}
+
+int art_canon_is_null(struct art_canon_job *job, size_t seg, size_t field)
+{
+	struct art_hl7_span sp;
+
+	return art_hl7_at(job->msg, seg, field, 0, 0, 0, &sp) && art_canon_span_is_null(&sp);
+}
+
+size_t art_canon_reps(struct art_canon_job *job, size_t seg, size_t field)
+{
+	return art_canon_count_reps(job->msg, seg, field);
+}
+
+enum art_hl7_val art_canon_set_str(struct art_canon_job *job, struct art_avro_value *av,
+				   avro_value_t *at, const char *path, size_t seg, size_t field,
+				   size_t rep, size_t comp, size_t sub)
+{
+	const char *p;
+	size_t len;
+	enum art_hl7_val v = art_canon_val(job, seg, field, rep, comp, sub, &p, &len);
+
+	if (v == ART_HL7_VALUE)
+		art_canon_put_str(av, at, path, p, len);
+	return v;
+}
+
+/* Decodes piece comp (subcomponent 1) of the raw repetition rep into the
+ * mapper's scratch buffer, trimmed; as art_canon_val() but without walking
+ * the segment again for every component. */
+static enum art_hl7_val art_canon_val_in(struct art_canon_job *job, const struct art_hl7_span *rep,
+					 size_t seg, size_t field, size_t comp, const char **p,
+					 size_t *len)
+{
+	struct art_hl7_span c, sub;
+	struct art_buf *b = &job->m->tmp;
+	char err[160];
+
+	*p = "";
+	*len = 0;
+	if (!art_hl7_span_piece(rep, job->hdr->delims.comp, comp, &c) ||
+	    !art_hl7_span_piece(&c, job->hdr->delims.sub, 1, &sub) || sub.len == 0)
+		return ART_HL7_ABSENT;
+	if (art_canon_span_is_null(&sub))
+		return ART_HL7_NULL;
+	art_buf_reset(b);
+	if (art_hl7_decode(job->msg, &sub, b, NULL, err, sizeof(err))) {
+		art_canon_fail(job, ART_CANON_UNMAPPABLE, "%s-%zu: %s", art_hl7_seg_id(job->msg, seg),
+			       field, err);
+		return ART_HL7_ERROR;
+	}
+	art_canon_trim(b);
+	if (b->len == 0)
+		return ART_HL7_ABSENT;
+	*p = b->p;
+	*len = b->len;
+	return ART_HL7_VALUE;
+}
+
+int art_canon_set_coding(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			 const char *path, size_t seg, size_t field, size_t rep, size_t comp)
+{
+	static const char *const names[] = {"code", "display", "system"};
+	struct art_hl7_span r;
+	const char *p;
+	size_t len;
+	avro_value_t coding;
+	int have = 0;
+
+	if (!art_hl7_at(job->msg, seg, field, rep, 0, 0, &r) || r.len == 0 ||
+	    art_canon_span_is_null(&r))
+		return 0;
+	for (size_t base = comp; base <= comp + 3 && !have; base += 3) {
+		for (size_t k = 0; k < 3; k++) {
+			if (art_canon_val_in(job, &r, seg, field, base + k, &p, &len) !=
+			    ART_HL7_VALUE)
+				continue;
+			if (!have) {
+				if (!path)
+					coding = *at;
+				else if (art_canon_put_rec(av, at, path, &coding))
+					return 0;
+			}
+			have = 1;
+			art_canon_put_str(av, &coding, names[k], p, len);
+		}
+	}
+	return have;
+}
+
+int art_canon_set_time_text(struct art_canon_job *job, struct art_avro_value *av,
+			    avro_value_t *at, const char *path, const char *s, size_t len)
+{
+	struct art_canon_time t;
+	avro_value_t ts;
+
+	if (art_canon_parse_time(s, len, &t))
+		return 0;
+	if (art_canon_put_rec(av, at, path, &ts))
+		return 0;
+	art_canon_put_long(av, &ts, "micros", t.micros);
+	if (t.has_offset)
+		art_canon_put_int(av, &ts, "utc_offset_minutes", t.offset_minutes);
+	art_canon_put_cstr(av, &ts, "precision", art_canon_precision_name(t.precision));
+	art_canon_put_str(av, &ts, "original", s, len);
+	return 1;
+}
+
+int art_canon_set_time(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+		       const char *path, size_t seg, size_t field, size_t rep)
+{
+	const char *p;
+	size_t len;
+
+	if (art_canon_val(job, seg, field, rep, 1, 1, &p, &len) != ART_HL7_VALUE)
+		return 0;
+	return art_canon_set_time_text(job, av, at, path, p, len);
+}
+
+size_t art_canon_add_identifiers(struct art_canon_job *job, struct art_avro_value *av,
+				 avro_value_t *at, const char *path, size_t seg, size_t field)
+{
+	size_t n = art_canon_reps(job, seg, field), added = 0;
+
+	for (size_t r = 1; r <= n; r++) {
+		const char *p;
+		size_t len;
+		avro_value_t id;
+
+		if (art_canon_val(job, seg, field, r, 1, 1, &p, &len) != ART_HL7_VALUE)
+			continue;
+		if (art_canon_put_append(av, at, path, &id))
+			break;
+		art_canon_put_str(av, &id, "value", p, len);
+		/* authority: CX-4.1 namespace id, else CX-4.2 universal id */
+		if (art_canon_set_str(job, av, &id, "assigning_authority", seg, field, r, 4, 1) !=
+		    ART_HL7_VALUE)
+			art_canon_set_str(job, av, &id, "assigning_authority", seg, field, r, 4, 2);
+		art_canon_set_str(job, av, &id, "type", seg, field, r, 5, 1);
+		added++;
+	}
+	return added;
+}
+
+/* Fills the envelope's PatientRef from PID segment pid. Returns how many
+ * identifiers it has. */
+static size_t art_canon_patient_ref(struct art_canon_job *job, struct art_avro_value *av,
+				    size_t pid)
+{
+	static const size_t id_fields[] = {3, 2, 4};
+	avro_value_t pref;
+	const char *p;
+	size_t len, n, nids = 0;
+
+	if (art_canon_put_rec(av, NULL, "patient", &pref))
+		return 0;
+	/* identifiers: PID-3; PID-2, then PID-4 only when PID-3 has none */
+	for (size_t f = 0; f < ART_ARRAY_SIZE(id_fields) && nids == 0; f++)
+		nids = art_canon_add_identifiers(job, av, &pref, "identifiers", pid, id_fields[f]);
+
+	/* names: PID-5, every repetition (XPN) */
+	n = art_canon_reps(job, pid, 5);
+	for (size_t r = 1; r <= n; r++) {
+		avro_value_t name;
+		int any = 0;
+
+		/* skip repetitions without a name part (e.g. "~", "", "^^^^^^^A") */
+		for (size_t c = 1; c <= 5 && !any; c++)
+			any = art_canon_val(job, pid, 5, r, c, 1, &p, &len) == ART_HL7_VALUE;
+		if (!any)
+			continue;
+		if (art_canon_put_append(av, &pref, "names", &name))
+			break;
+		art_canon_set_str(job, av, &name, "family", pid, 5, r, 1, 1);
+		/* given (XPN.2) then middle names (XPN.3), in order */
+		for (size_t c = 2; c <= 3; c++) {
+			if (art_canon_val(job, pid, 5, r, c, 1, &p, &len) == ART_HL7_VALUE)
+				art_canon_put_item(av, &name, "given", p, len);
+		}
+		art_canon_set_str(job, av, &name, "suffix", pid, 5, r, 4, 1);
+		art_canon_set_str(job, av, &name, "prefix", pid, 5, r, 5, 1);
+		art_canon_set_str(job, av, &name, "use", pid, 5, r, 7, 1);
+	}
+
+	/* birth date: PID-7, as an ISO date at the source's precision */
+	if (art_canon_val(job, pid, 7, 1, 1, 1, &p, &len) == ART_HL7_VALUE) {
+		struct art_canon_time t;
+		char iso[16];
+
+		if (art_canon_parse_time(p, len, &t) == 0) {
+			if (t.precision == ART_CANON_PREC_YEAR)
+				snprintf(iso, sizeof(iso), "%04d", t.year);
+			else if (t.precision == ART_CANON_PREC_MONTH)
+				snprintf(iso, sizeof(iso), "%04d-%02d", t.year, t.month);
+			else
+				snprintf(iso, sizeof(iso), "%04d-%02d-%02d", t.year, t.month,
+					 t.day);
+			art_canon_put_cstr(av, &pref, "birth_date", iso);
+		}
+	}
+	art_canon_set_str(job, av, &pref, "sex", pid, 8, 1, 1, 1);
+	return nids;
+}
+
+static struct art_avro_value *art_canon_value(struct art_canon_job *job,
+					      enum art_canon_domain d)
+{
+	struct art_canon_mapper *m = job->m;
+
+	if (!m->schemas[d]) {
+		const struct art_schema *schema = art_schema_latest(m->reg, art_canon_subjects[d]);
+		char err[256];
+
+		if (!schema) {
+			art_canon_fail(job, ART_CANON_ERROR, "schema %s is not in the registry",
+				       art_canon_subjects[d]);
+			return NULL;
+		}
+		if (art_canon_check_shape(schema->avro, "(root)", 0, err, sizeof(err))) {
+			art_canon_fail(job, ART_CANON_ERROR, "schema %s v%d: %s", schema->subject,
+				       schema->version, err);
+			return NULL;
+		}
+		m->schemas[d] = schema;
+	}
+	if (!m->vals[d]) {
+		m->vals[d] = art_avro_value_new(m->schemas[d]);
+		if (!m->vals[d]) {
+			art_canon_fail(job, ART_CANON_ERROR, "%s: out of memory",
+				       art_canon_subjects[d]);
+			return NULL;
+		}
+	} else {
+		art_avro_value_reset(m->vals[d]);
+	}
+	return m->vals[d];
+}
+
+struct art_avro_value *art_canon_begin(struct art_canon_job *job, enum art_canon_domain domain,
+				       const char *event_type, long pid)
+{
+	const struct art_canon_ctx *ctx = job->ctx;
+	struct art_avro_value *av = art_canon_value(job, domain);
+	avro_value_t src, ref;
+	long evn;
+
+	if (!av)
+		return NULL;
+	art_canon_put_cstr(av, NULL, "event_id", "");
+	art_canon_put_cstr(av, NULL, "idempotency_key", job->out->idempotency_key);
+	art_canon_put_cstr(av, NULL, "event_type", event_type);
+
+	/* occurred_at: EVN-2 (recorded date/time), else MSH-7 */
+	evn = art_hl7_seg_find(job->msg, "EVN", 0);
+	if (evn < 0 || !art_canon_set_time(job, av, NULL, "occurred_at", (size_t)evn, 2, 1))
+		art_canon_set_time(job, av, NULL, "occurred_at", 0, 7, 1);
+	art_canon_put_long(av, NULL, "received_at", ctx->received_at_us);
+
+	/* source: MSH-3 and MSH-4 namespace ids (HD.1, else HD.2), channel */
+	if (art_canon_put_rec(av, NULL, "source", &src) == 0) {
+		if (art_canon_set_str(job, av, &src, "system", 0, 3, 1, 1, 1) != ART_HL7_VALUE)
+			art_canon_set_str(job, av, &src, "system", 0, 3, 1, 2, 1);
+		if (art_canon_set_str(job, av, &src, "facility", 0, 4, 1, 1, 1) != ART_HL7_VALUE)
+			art_canon_set_str(job, av, &src, "facility", 0, 4, 1, 2, 1);
+		art_canon_put_cstr(av, &src, "channel", ctx->channel ? ctx->channel : "");
+	}
+	art_canon_set_str(job, av, NULL, "source_message_id", 0, 10, 1, 1, 1);
+
+	if (pid >= 0 && art_canon_patient_ref(job, av, (size_t)pid) == 0) {
+		art_canon_fail(job, ART_CANON_UNMAPPABLE,
+			       "%s: no patient identifier in PID-3 (nor PID-2, PID-4)",
+			       job->trigger);
+		return NULL;
+	}
+	if (ctx->raw_topic && ctx->raw_hash && art_canon_put_rec(av, NULL, "raw_ref", &ref) == 0) {
+		art_canon_put_cstr(av, &ref, "topic", ctx->raw_topic);
+		art_canon_put_cstr(av, &ref, "raw_hash", ctx->raw_hash);
+	}
+	art_canon_put_cstr(av, NULL, "trigger", job->trigger);
+	if (job->fail != ART_CANON_MAPPED)
+		return NULL;
+	return av;
+}
+
+int art_canon_emit(struct art_canon_job *job, struct art_avro_value *av, const char *event_type)
+{
+	struct art_canon_result *out = job->out;
+	struct art_canon_event *ev, *events;
+	char err[384];
+
+	if (job->fail != ART_CANON_MAPPED)
+		return -1;
+	events = realloc(out->events, (out->cnt + 1) * sizeof(*events));
+	if (!events) {
+		art_canon_fail(job, ART_CANON_ERROR, "out of memory");
+		return -1;
+	}
+	out->events = events;
+	ev = &out->events[out->cnt];
+	memset(ev, 0, sizeof(*ev));
+	if (art_canon_event_id(job->m, out->idempotency_key, out->cnt, ev->event_id)) {
+		art_canon_fail(job, ART_CANON_ERROR, "event id: hashing failed");
+		return -1;
+	}
+	art_canon_put_cstr(av, NULL, "event_id", ev->event_id);
+	art_canon_put_cstr(av, NULL, "event_type", event_type);
+	if (art_avro_value_encode(av, &ev->value, &ev->value_len, err, sizeof(err))) {
+		art_canon_fail(job, ART_CANON_ERROR, "%s: %s", job->trigger, err);
+		return -1;
+	}
+	ev->schema = av->schema;
+	ev->topic = strdup(av->schema->subject);
+	ev->event_type = strdup(event_type);
+	out->cnt++; /* from here on art_canon_result_free() owns ev */
+	if (!ev->topic || !ev->event_type) {
+		art_canon_fail(job, ART_CANON_ERROR, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- mapping -------------------------------------------------------------- */
+
+/* Drops the events of out (keeps the keys): a message is never half mapped. */
+static void art_canon_drop_events(struct art_canon_result *out)
+{
+	for (size_t i = 0; i < out->cnt; i++) {
+		free(out->events[i].topic);
+		free(out->events[i].event_type);
+		free(out->events[i].value);
+	}
+	free(out->events);
+	out->events = NULL;
+	out->cnt = 0;
+}
+
+enum art_canon_status art_canon_map_with(struct art_canon_mapper *mapper,
+					 const struct art_hl7_msg *msg,
+					 const struct art_canon_ctx *ctx,
+					 struct art_canon_result *out, char *errstr,
+					 size_t errstr_size)
+{
+	const struct art_hl7_header *hdr = art_hl7_header(msg);
+	struct art_canon_job job;
+	struct art_hl7_span type = hdr->msg_type, trig = hdr->trigger;
+	enum art_canon_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (errstr_size)
+		errstr[0] = '\0';
+	if (art_canon_keys_buf(msg, out, mapper, &mapper->tmp, &mapper->key, errstr, errstr_size))
+		return ART_CANON_ERROR;
+
+	/* the trigger: MSH-9.2, else EVN-1 (HL7 2.1/2.2 senders) */
+	if (trig.len == 0) {
+		long evn = art_hl7_seg_find(msg, "EVN", 0);
+
+		if (evn >= 0)
+			art_hl7_at(msg, (size_t)evn, 1, 1, 1, 1, &trig);
+	}
+	memset(&job, 0, sizeof(job));
+	job.route = art_canon_route_find(type.p, type.len, trig.p, trig.len);
+	if (!job.route) {
+		snprintf(errstr, errstr_size, "%.*s^%.*s is not mapped to a canonical event",
+			 (int)ART_MIN(type.len, 16), type.p ? type.p : "",
+			 (int)ART_MIN(trig.len, 16), trig.p ? trig.p : "");
+		return ART_CANON_UNSUPPORTED;
+	}
+	job.m = mapper;
+	job.msg = msg;
+	job.hdr = hdr;
+	job.ctx = ctx;
+	job.out = out;
+	job.errstr = errstr;
+	job.errstr_size = errstr_size;
+	job.fail = ART_CANON_MAPPED;
+	snprintf(job.trigger, sizeof(job.trigger), "%s^%s", job.route->type, job.route->trigger);
+
+	st = job.route->map(&job);
+	if (st == ART_CANON_MAPPED && job.fail != ART_CANON_MAPPED)
+		st = job.fail;
+	if (st == ART_CANON_MAPPED && out->cnt == 0)
+		st = art_canon_fail(&job, ART_CANON_UNMAPPABLE, "%s: nothing to map", job.trigger);
+	if (st != ART_CANON_MAPPED)
+		art_canon_drop_events(out);
+	return st;
+}
+
+enum art_canon_status art_canon_map(const struct art_hl7_msg *msg, const struct art_canon_ctx *ctx,
+				    struct art_canon_result *out, char *errstr,
+				    size_t errstr_size)
+{
+	struct art_canon_mapper *m = art_canon_mapper_new(ctx->reg);
+	enum art_canon_status st;
+
+	if (!m) {
+		memset(out, 0, sizeof(*out));
+		snprintf(errstr, errstr_size, "out of memory");
+		return ART_CANON_ERROR;
+	}
+	st = art_canon_map_with(m, msg, ctx, out, errstr, errstr_size);
+	art_canon_mapper_destroy(m);
+	return st;
+}
