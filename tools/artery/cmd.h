@@ -9,5 +9,9 @@
 #define ART_CMD_H
 
 /* one declaration per subcommand, alphabetical */
+int art_cmd_broker(int argc, char **argv);
+int art_cmd_hl7(int argc, char **argv);
+int art_cmd_send(int argc, char **argv);
+int art_cmd_tail(int argc, char **argv);
 
 #endif
