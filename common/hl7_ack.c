@@ -11,6 +11,7 @@
 
 #include "art.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -530,6 +531,36 @@ static int art_ack_src_from_line(const char *line, size_t len, struct art_ack_sr
 	return 0;
 }
 
+/* Last resort for an MSH whose encoding characters are unusable but whose
+ * field separator is: default delimiters, and MSH-10 echoed in MSA-2 when
+ * it is plain text (nothing that would need escaping), so the sender can
+ * still match the AR to what it sent. Returns 0, or -1 when not even that
+ * can be read. */
+static int art_ack_src_fallback(const char *line, size_t len, struct art_ack_src *src)
+{
+	struct art_hl7_span ctrl;
+
+	memset(src, 0, sizeof(*src));
+	if (len < 8 || memcmp(line, "MSH", 3) != 0 || line[3] < 0x21 || line[3] > 0x7e ||
+	    isalnum((unsigned char)line[3]))
+		return -1;
+	ctrl = art_ack_msh_field(line, len, 10, 0, 0);
+	for (size_t i = 0; i < ctrl.len; i++) {
+		unsigned char c = (unsigned char)ctrl.p[i];
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':')
+			return -1;
+	}
+	src->delims.field = '|';
+	src->delims.comp = '^';
+	src->delims.rep = '~';
+	src->delims.esc = '\\';
+	src->delims.sub = '&';
+	src->enc.p = "^~\\&";
+	src->enc.len = 4;
+	src->control_id = ctrl;
+	return 0;
+}
+
 int art_hl7_ack_build_raw(const char *buf, size_t len, const struct art_hl7_ack_opts *opts,
                           struct art_buf *out, char *errstr, size_t errstr_size)
 {
@@ -555,6 +586,8 @@ int art_hl7_ack_build_raw(const char *buf, size_t len, const struct art_hl7_ack_
 	while (end < len && buf[end] != '\r' && buf[end] != '\n')
 		end++;
 	if (art_ack_src_from_line(buf + start, end - start, &src) == 0)
+		return art_ack_build_src(&src, opts, out, errstr, errstr_size);
+	if (art_ack_src_fallback(buf + start, end - start, &src) == 0)
 		return art_ack_build_src(&src, opts, out, errstr, errstr_size);
 	return art_ack_build_src(NULL, opts, out, errstr, errstr_size);
 }

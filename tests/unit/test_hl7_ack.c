@@ -215,6 +215,23 @@ Test(hl7_ack, readable_msh_is_salvaged_from_a_broken_message)
 	                 "ERR|^^^100&Segment sequence error&HL70357\n");
 }
 
+Test(hl7_ack, broken_encoding_characters_still_echo_the_control_id)
+{
+	struct art_hl7_ack_opts o = {.code = ART_ACK_REJECT, .err_code = 100, .text = "bad MSH-2"};
+
+	/* MSH-2 repeats '^': no delimiters can be trusted but the field
+	 * separator, so the AR uses the defaults and echoes a plain MSH-10. */
+	cr_assert_str_eq(ack_for("MSH|^^^^|SND|SF|RCV|RF|2026||ADT^A08|BAD-0001|P|2.5.1\rPID|1\r", &o, 1),
+	                 "MSH|^~\\&|||||20260314120000||ACK|ACK1|P|2.5\n"
+	                 "MSA|AR|BAD-0001|bad MSH-2\n"
+	                 "ERR|||100^Segment sequence error^HL70357|E||||bad MSH-2\n");
+	/* A control id that would need escaping is not echoed. */
+	cr_assert_str_eq(ack_for("MSH|^^^^|SND|SF|RCV|RF|2026||ADT^A08|B^D|P|2.5.1\r", &o, 1),
+	                 "MSH|^~\\&|||||20260314120000||ACK|ACK1|P|2.5\n"
+	                 "MSA|AR||bad MSH-2\n"
+	                 "ERR|||100^Segment sequence error^HL70357|E||||bad MSH-2\n");
+}
+
 Test(hl7_ack, ack_wanted_follows_msh15)
 {
 	struct {
