@@ -43,8 +43,9 @@ static int write_topology(struct art_test_pipeline *tp)
 
 int art_test_pipeline_start_mllp_in(struct art_test_pipeline *tp)
 {
+	const char *schemas = getenv("ART_TEST_SCHEMAS_DIR"); /* default: the source tree's */
 	const char *argv[] = {art_test_binary("artery-mllp-in"), "--topology", tp->topology,
-			      "--schemas", ART_SOURCE_DIR "/schemas", NULL};
+			      "--schemas", schemas ? schemas : ART_SOURCE_DIR "/schemas", NULL};
 	const char *env[] = {tp->kb->env_bootstrap, NULL};
 
 	art_proc_destroy(tp->mllp_in);
