@@ -155,7 +155,7 @@ rd_kafka_conf_t *art_kafka_conf_new_with(enum art_kafka_role role,
 {
 	static const char *const producer_defaults[] = {
 	    "enable.idempotence", "true", "acks", "all", "compression.codec", "lz4",
-	    "linger.ms",          "1",    NULL,
+	    "linger.ms",          "0",    NULL,
 	};
 	static const char *const consumer_defaults[] = {
 	    "enable.auto.commit", "false", "enable.auto.offset.store", "false", NULL,

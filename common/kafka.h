@@ -21,7 +21,7 @@
 /* What a configuration is for; picks the defaults art_kafka_conf_new()
  * applies before the environment. */
 enum art_kafka_role {
-	ART_KAFKA_PRODUCER = 0, /* idempotence, acks=all, lz4, linger.ms=1 (a sender waits on it) */
+	ART_KAFKA_PRODUCER = 0, /* idempotence, acks=all, lz4, linger.ms=0 (a sender waits on it) */
 	ART_KAFKA_CONSUMER = 1, /* no auto commit, no auto offset store */
 	ART_KAFKA_ADMIN = 2,    /* metadata / admin API: no role defaults */
 };

@@ -137,7 +137,7 @@ Test(kafka_conf, producer_defaults)
 	cr_expect_str_eq(conf_get(conf, "bootstrap.servers"), "127.0.0.1:1");
 	cr_expect_str_eq(conf_get(conf, "enable.idempotence"), "true");
 	cr_expect_str_eq(conf_get(conf, "compression.codec"), "lz4");
-	cr_expect_str_eq(conf_get(conf, "linger.ms"), "1");
+	cr_expect_str_eq(conf_get(conf, "linger.ms"), "0");
 	rd_kafka_conf_destroy(conf);
 }
 
