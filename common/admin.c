@@ -105,6 +105,9 @@ static enum MHD_Result art_admin_handler(void *cls, struct MHD_Connection *conn,
 /* Routes MHD's own error messages into the JSON log. Until the daemon has
  * started, the latest one is also kept for art_admin_start()'s errstr
  * (only the starting thread runs then). */
+/* MHD hands us its own format string: there is no literal to check. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void art_admin_log(void *cls, const char *fmt, va_list ap)
 {
 	struct art_admin *admin = cls;
@@ -119,6 +122,7 @@ static void art_admin_log(void *cls, const char *fmt, va_list ap)
 		memcpy(admin->start_err, msg, n + 1);
 	art_warn("admin.mhd", "%s", msg);
 }
+#pragma GCC diagnostic pop
 
 struct art_admin *art_admin_start(const char *bind, int port, struct art_metrics *m, char *errstr,
                                   size_t errstr_size)
