@@ -141,7 +141,7 @@ static void produce(struct fixture *fx, struct art_record *rec)
 /* The canonical.patient record: value from patient_json, key and headers. */
 static struct art_record *patient_record(struct fixture *fx, int partition)
 {
-	const struct art_schema *s = art_schema_latest(fx->reg, "canonical.patient");
+	const struct art_schema *s = art_schema_by_subject(fx->reg, "canonical.patient", 1);
 	struct art_avro_value *av = art_avro_value_new(s);
 	json_t *in = parse(patient_json);
 	struct art_record *rec;
