@@ -13,6 +13,7 @@
 #include "canonical.h"
 
 #include <assert.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,71 +25,188 @@
 
 /* ---- the table ------------------------------------------------------------ */
 
-/* (type, trigger) -> (domain mapper, event type). ADT events whose subject
- * is the encounter (A01, A02, A03, ...) carry a demographics snapshot and
- * map to patient.updated for now; issue #4 adds their canonical.encounter
- * event next to it (docs/events.md). */
+/* (type, trigger) -> (domain mapper, event type). A pair with several
+ * adjacent rows yields the events of each row, in order, all or nothing:
+ * encounter-centred ADT events (A01, A02, A03, ...) carry a demographics
+ * snapshot (patient.updated) and then their canonical.encounter event
+ * (docs/events.md). */
+#define ENC ART_CANON_D_ENCOUNTER, art_canon_map_encounter
+#define PAT ART_CANON_D_PATIENT, art_canon_map_patient
 static const struct art_canon_route art_canon_routes[] = {
-	{"ADT", "A04", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.registered"},
-	{"ADT", "A28", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.created"},
-	{"ADT", "A05", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.preadmitted"},
-	{"ADT", "A08", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A31", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A29", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.deleted"},
-	/* encounter-centred ADT: demographics snapshot (encounter event: issue #4) */
-	{"ADT", "A01", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A02", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A03", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A06", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A07", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A11", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A12", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A13", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A14", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A17", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A21", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A22", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
-	{"ADT", "A38", ART_CANON_D_PATIENT, art_canon_map_patient, "patient.updated"},
+	{"ADT", "A04", PAT, "patient.registered", 0},
+	{"ADT", "A04", ENC, "encounter.registered", ART_CANON_RF_IF_VISIT},
+	{"ADT", "A28", PAT, "patient.created", 0},
+	{"ADT", "A05", PAT, "patient.preadmitted", 0},
+	{"ADT", "A05", ENC, "encounter.admit_pending", ART_CANON_RF_IF_VISIT},
+	{"ADT", "A08", PAT, "patient.updated", 0},
+	{"ADT", "A08", ENC, "encounter.updated", ART_CANON_RF_IF_VISIT},
+	{"ADT", "A31", PAT, "patient.updated", 0},
+	{"ADT", "A29", PAT, "patient.deleted", 0},
+	/* encounter-centred ADT: demographics snapshot, then the encounter event */
+	{"ADT", "A01", PAT, "patient.updated", 0},
+	{"ADT", "A01", ENC, "encounter.admitted", 0},
+	{"ADT", "A02", PAT, "patient.updated", 0},
+	{"ADT", "A02", ENC, "encounter.transferred", 0},
+	{"ADT", "A03", PAT, "patient.updated", 0},
+	{"ADT", "A03", ENC, "encounter.discharged", 0},
+	{"ADT", "A06", PAT, "patient.updated", 0},
+	{"ADT", "A06", ENC, "encounter.class_changed", 0},
+	{"ADT", "A07", PAT, "patient.updated", 0},
+	{"ADT", "A07", ENC, "encounter.class_changed", 0},
+	{"ADT", "A09", PAT, "patient.updated", 0},
+	{"ADT", "A09", ENC, "encounter.departed", 0},
+	{"ADT", "A10", PAT, "patient.updated", 0},
+	{"ADT", "A10", ENC, "encounter.arrived", 0},
+	{"ADT", "A11", PAT, "patient.updated", 0},
+	{"ADT", "A11", ENC, "encounter.admit_cancelled", 0},
+	{"ADT", "A12", PAT, "patient.updated", 0},
+	{"ADT", "A12", ENC, "encounter.transfer_cancelled", 0},
+	{"ADT", "A13", PAT, "patient.updated", 0},
+	{"ADT", "A13", ENC, "encounter.discharge_cancelled", 0},
+	{"ADT", "A14", PAT, "patient.updated", 0},
+	{"ADT", "A14", ENC, "encounter.admit_pending", 0},
+	{"ADT", "A15", PAT, "patient.updated", 0},
+	{"ADT", "A15", ENC, "encounter.transfer_pending", 0},
+	{"ADT", "A16", PAT, "patient.updated", 0},
+	{"ADT", "A16", ENC, "encounter.discharge_pending", 0},
+	{"ADT", "A17", PAT, "patient.updated", 0},
+	{"ADT", "A17", ENC, "encounter.transferred", 0},
+	{"ADT", "A21", PAT, "patient.updated", 0},
+	{"ADT", "A21", ENC, "encounter.leave_started", 0},
+	{"ADT", "A22", PAT, "patient.updated", 0},
+	{"ADT", "A22", ENC, "encounter.leave_ended", 0},
+	{"ADT", "A25", PAT, "patient.updated", 0},
+	{"ADT", "A25", ENC, "encounter.discharge_pending_cancelled", 0},
+	{"ADT", "A26", PAT, "patient.updated", 0},
+	{"ADT", "A26", ENC, "encounter.transfer_pending_cancelled", 0},
+	{"ADT", "A27", PAT, "patient.updated", 0},
+	{"ADT", "A27", ENC, "encounter.admit_pending_cancelled", 0},
+	{"ADT", "A32", PAT, "patient.updated", 0},
+	{"ADT", "A32", ENC, "encounter.arrival_cancelled", 0},
+	{"ADT", "A33", PAT, "patient.updated", 0},
+	{"ADT", "A33", ENC, "encounter.departure_cancelled", 0},
+	{"ADT", "A38", PAT, "patient.updated", 0},
+	{"ADT", "A38", ENC, "encounter.admit_pending_cancelled", 0},
 	/* patient merges: PID = the survivor, MRG-1 = the prior identifiers */
-	{"ADT", "A18", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
-	{"ADT", "A30", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
-	{"ADT", "A34", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
-	{"ADT", "A36", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
-	{"ADT", "A39", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
-	{"ADT", "A40", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged"},
+	{"ADT", "A18", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
+	{"ADT", "A30", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
+	{"ADT", "A34", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
+	{"ADT", "A36", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
+	{"ADT", "A39", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
+	{"ADT", "A40", ART_CANON_D_PATIENT, art_canon_map_patient_merge, "patient.merged", 0},
 	/* results: the event type follows OBR-25 / OBX-11 (docs/events.md) */
-	{"ORU", "R01", ART_CANON_D_RESULT, art_canon_map_result, NULL},
-	{"OUL", "R22", ART_CANON_D_RESULT, art_canon_map_result, NULL},
+	{"ORU", "R01", ART_CANON_D_RESULT, art_canon_map_result, NULL, 0},
+	{"OUL", "R22", ART_CANON_D_RESULT, art_canon_map_result, NULL, 0},
+	/* orders: one event per order group; the type follows ORC-1 */
+	{"ORM", "O01", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OML", "O21", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OML", "O33", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OML", "O35", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OMG", "O19", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OMD", "O03", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"OMP", "O09", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"RDE", "O11", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	{"RDE", "O25", ART_CANON_D_ORDER, art_canon_map_order, NULL, 0},
+	/* appointments */
+	{"SIU", "S12", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.booked", 0},
+	{"SIU", "S13", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.rescheduled", 0},
+	{"SIU", "S14", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.modified", 0},
+	{"SIU", "S15", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.cancelled", 0},
+	{"SIU", "S16", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.discontinued", 0},
+	{"SIU", "S17", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.deleted", 0},
+	{"SIU", "S18", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.resource_added", 0},
+	{"SIU", "S19", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.resource_modified", 0},
+	{"SIU", "S20", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.resource_cancelled", 0},
+	{"SIU", "S21", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.resource_discontinued", 0},
+	{"SIU", "S22", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.resource_deleted", 0},
+	{"SIU", "S23", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.slots_blocked", 0},
+	{"SIU", "S24", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.slots_opened", 0},
+	{"SIU", "S26", ART_CANON_D_APPOINTMENT, art_canon_map_appointment, "appointment.noshow", 0},
+	/* documents: the "notification" and "notification and content" pairs */
+	{"MDM", "T01", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.created", 0},
+	{"MDM", "T02", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.created", 0},
+	{"MDM", "T03", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.status_changed", 0},
+	{"MDM", "T04", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.status_changed", 0},
+	{"MDM", "T05", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.addendum_added", 0},
+	{"MDM", "T06", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.addendum_added", 0},
+	{"MDM", "T07", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.edited", 0},
+	{"MDM", "T08", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.edited", 0},
+	{"MDM", "T09", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.replaced", 0},
+	{"MDM", "T10", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.replaced", 0},
+	{"MDM", "T11", ART_CANON_D_DOCUMENT, art_canon_map_document, "document.cancelled", 0},
+	/* immunizations: one event per RXA; the type follows RXA-21 */
+	{"VXU", "V04", ART_CANON_D_IMMUNIZATION, art_canon_map_immunization, NULL, 0},
 };
+#undef ENC
+#undef PAT
 
 static const char *const art_canon_subjects[ART_CANON_D_MAX] = {
 	[ART_CANON_D_PATIENT] = "canonical.patient",
 	[ART_CANON_D_RESULT] = "canonical.result",
+	[ART_CANON_D_ENCOUNTER] = "canonical.encounter",
+	[ART_CANON_D_ORDER] = "canonical.order",
+	[ART_CANON_D_APPOINTMENT] = "canonical.appointment",
+	[ART_CANON_D_DOCUMENT] = "canonical.document",
+	[ART_CANON_D_IMMUNIZATION] = "canonical.immunization",
 };
 
+/* What art_canon_route() answers for rows whose mapper picks the type. */
+static const char *const art_canon_wildcards[ART_CANON_D_MAX] = {
+	[ART_CANON_D_PATIENT] = "patient.*",
+	[ART_CANON_D_RESULT] = "result.*",
+	[ART_CANON_D_ENCOUNTER] = "encounter.*",
+	[ART_CANON_D_ORDER] = "order.*",
+	[ART_CANON_D_APPOINTMENT] = "appointment.*",
+	[ART_CANON_D_DOCUMENT] = "document.*",
+	[ART_CANON_D_IMMUNIZATION] = "immunization.*",
+};
+
+static int art_canon_route_is(const struct art_canon_route *r, const char *type, size_t tlen,
+			      const char *trigger, size_t glen)
+{
+	return strlen(r->type) == tlen && memcmp(r->type, type, tlen) == 0 &&
+	       strlen(r->trigger) == glen && memcmp(r->trigger, trigger, glen) == 0;
+}
+
+/* The first row of (type, trigger), or NULL; its other rows follow it. */
 static const struct art_canon_route *art_canon_route_find(const char *type, size_t tlen,
 							  const char *trigger, size_t glen)
 {
 	for (size_t i = 0; i < ART_ARRAY_SIZE(art_canon_routes); i++) {
-		const struct art_canon_route *r = &art_canon_routes[i];
-
-		if (strlen(r->type) == tlen && memcmp(r->type, type, tlen) == 0 &&
-		    strlen(r->trigger) == glen && memcmp(r->trigger, trigger, glen) == 0)
-			return r;
+		if (art_canon_route_is(&art_canon_routes[i], type, tlen, trigger, glen))
+			return &art_canon_routes[i];
 	}
 	return NULL;
 }
 
-const char *art_canon_route(const char *type, const char *trigger, const char **subject)
+/* The row after r when it is for the same pair, else NULL. */
+static const struct art_canon_route *art_canon_route_next(const struct art_canon_route *r)
+{
+	const struct art_canon_route *end = art_canon_routes + ART_ARRAY_SIZE(art_canon_routes);
+
+	if (r + 1 >= end || strcmp(r[1].type, r->type) != 0 || strcmp(r[1].trigger, r->trigger) != 0)
+		return NULL;
+	return r + 1;
+}
+
+const char *art_canon_route_at(const char *type, const char *trigger, size_t index,
+			       const char **subject)
 {
 	const struct art_canon_route *r =
 		art_canon_route_find(type, strlen(type), trigger, strlen(trigger));
 
+	for (size_t i = 0; r && i < index; i++)
+		r = art_canon_route_next(r);
 	if (!r)
 		return NULL;
 	if (subject)
 		*subject = art_canon_subjects[r->domain];
-	return r->event_type ? r->event_type : "result.*";
+	return r->event_type ? r->event_type : art_canon_wildcards[r->domain];
+}
+
+const char *art_canon_route(const char *type, const char *trigger, const char **subject)
+{
+	return art_canon_route_at(type, trigger, 0, subject);
 }
 
 const char *art_canon_status_name(enum art_canon_status st)
@@ -1170,6 +1288,7 @@ enum art_canon_status art_canon_map_with(struct art_canon_mapper *mapper,
 {
 	const struct art_hl7_header *hdr = art_hl7_header(msg);
 	struct art_canon_job job;
+	const struct art_canon_route *first;
 	struct art_hl7_span type = hdr->msg_type, trig = hdr->trigger;
 	enum art_canon_status st;
 
@@ -1187,8 +1306,8 @@ enum art_canon_status art_canon_map_with(struct art_canon_mapper *mapper,
 			art_hl7_at(msg, (size_t)evn, 1, 1, 1, 1, &trig);
 	}
 	memset(&job, 0, sizeof(job));
-	job.route = art_canon_route_find(type.p, type.len, trig.p, trig.len);
-	if (!job.route) {
+	first = art_canon_route_find(type.p, type.len, trig.p, trig.len);
+	if (!first) {
 		snprintf(errstr, errstr_size, "%.*s^%.*s is not mapped to a canonical event",
 			 (int)ART_MIN(type.len, 16), type.p ? type.p : "",
 			 (int)ART_MIN(trig.len, 16), trig.p ? trig.p : "");
@@ -1202,11 +1321,16 @@ enum art_canon_status art_canon_map_with(struct art_canon_mapper *mapper,
 	job.errstr = errstr;
 	job.errstr_size = errstr_size;
 	job.fail = ART_CANON_MAPPED;
-	snprintf(job.trigger, sizeof(job.trigger), "%s^%s", job.route->type, job.route->trigger);
+	snprintf(job.trigger, sizeof(job.trigger), "%s^%s", first->type, first->trigger);
 
-	st = job.route->map(&job);
-	if (st == ART_CANON_MAPPED && job.fail != ART_CANON_MAPPED)
-		st = job.fail;
+	/* every row of the pair adds its events; the first failure ends it */
+	st = ART_CANON_MAPPED;
+	for (job.route = first; job.route && st == ART_CANON_MAPPED;
+	     job.route = art_canon_route_next(job.route)) {
+		st = job.route->map(&job);
+		if (st == ART_CANON_MAPPED && job.fail != ART_CANON_MAPPED)
+			st = job.fail;
+	}
 	if (st == ART_CANON_MAPPED && out->cnt == 0)
 		st = art_canon_fail(&job, ART_CANON_UNMAPPABLE, "%s: nothing to map", job.trigger);
 	if (st != ART_CANON_MAPPED)
@@ -1229,4 +1353,348 @@ enum art_canon_status art_canon_map(const struct art_hl7_msg *msg, const struct 
 	st = art_canon_map_with(m, msg, ctx, out, errstr, errstr_size);
 	art_canon_mapper_destroy(m);
 	return st;
+}
+
+/* ---- helpers for the encounter, order, appointment, document and
+ * immunization files ---------------------------------------------------------- */
+
+int art_canon_parse_number(const char *s, size_t len, double *out)
+{
+	char tmp[64];
+	size_t i = 0, digits = 0;
+	char *end;
+
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	if (s[i] == '+' || s[i] == '-')
+		i++;
+	for (; i < len && art_canon_is_digit(s[i]); i++)
+		digits++;
+	if (i < len && s[i] == '.')
+		for (i++; i < len && art_canon_is_digit(s[i]); i++)
+			digits++;
+	if (i != len || digits == 0)
+		return -1;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	*out = strtod(tmp, &end);
+	if (*end != '\0' || !isfinite(*out))
+		return -1;
+	return 0;
+}
+
+int art_canon_set_number(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			 const char *path, size_t seg, size_t field, size_t rep, size_t comp)
+{
+	const char *p;
+	size_t len;
+	double d;
+
+	if (art_canon_val(job, seg, field, rep, comp, comp ? 1 : 0, &p, &len) != ART_HL7_VALUE ||
+	    art_canon_parse_number(p, len, &d))
+		return 0;
+	return art_canon_put_double(av, at, path, d) == 0;
+}
+
+int art_canon_set_int(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+		      const char *path, size_t seg, size_t field, size_t rep, size_t comp)
+{
+	const char *p;
+	size_t len;
+	long long v;
+
+	if (art_canon_val(job, seg, field, rep, comp, comp ? 1 : 0, &p, &len) != ART_HL7_VALUE ||
+	    len > 10 || art_parse_int(p, 0, INT32_MAX, &v))
+		return 0;
+	return art_canon_put_int(av, at, path, (int32_t)v) == 0;
+}
+
+/* Whether optional field `name` of record rec holds a value. */
+static int art_canon_has(avro_value_t *rec, const char *name)
+{
+	avro_value_t f;
+	int disc = 0;
+
+	if (avro_value_get_by_name(rec, name, &f, NULL))
+		return 0;
+	if (avro_value_get_type(&f) != AVRO_UNION)
+		return 1;
+	avro_value_get_discriminant(&f, &disc);
+	return disc == 1;
+}
+
+int art_canon_set_coding_in(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			    const char *path, size_t seg, size_t field, size_t rep,
+			    const char *table)
+{
+	avro_value_t c;
+
+	if (!art_canon_set_coding(job, av, at, path, seg, field, rep, 1))
+		return 0;
+	if (!path)
+		c = *at;
+	else if (art_canon_put_rec(av, at, path, &c))
+		return 0;
+	if (art_canon_has(&c, "code") && !art_canon_has(&c, "system"))
+		art_canon_put_cstr(av, &c, "system", table);
+	return 1;
+}
+
+size_t art_canon_add_codings(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field)
+{
+	size_t n = art_canon_reps(job, seg, field), added = 0;
+
+	for (size_t r = 1; r <= n; r++) {
+		const char *p;
+		size_t len;
+		avro_value_t c;
+		int any = 0;
+
+		for (size_t k = 1; k <= 6 && !any; k++)
+			any = art_canon_val(job, seg, field, r, k, 1, &p, &len) == ART_HL7_VALUE;
+		if (!any)
+			continue;
+		if (art_canon_put_append(av, at, path, &c))
+			break;
+		art_canon_set_coding(job, av, &c, NULL, seg, field, r, 1);
+		added++;
+	}
+	return added;
+}
+
+size_t art_canon_add_strings(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field,
+			     size_t comp)
+{
+	size_t n = art_canon_reps(job, seg, field), added = 0;
+
+	for (size_t r = 1; r <= n; r++) {
+		const char *p;
+		size_t len;
+
+		if (art_canon_val(job, seg, field, r, comp, 1, &p, &len) != ART_HL7_VALUE)
+			continue;
+		if (art_canon_put_item(av, at, path, p, len))
+			break;
+		added++;
+	}
+	return added;
+}
+
+int art_canon_set_identifier(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field,
+			     size_t rep)
+{
+	const char *p;
+	size_t len;
+	avro_value_t id;
+
+	if (art_canon_val(job, seg, field, rep, 1, 1, &p, &len) != ART_HL7_VALUE)
+		return 0;
+	if (art_canon_put_rec(av, at, path, &id))
+		return 0;
+	art_canon_put_str(av, &id, "value", p, len);
+	if (art_canon_set_str(job, av, &id, "assigning_authority", seg, field, rep, 4, 1) !=
+	    ART_HL7_VALUE)
+		art_canon_set_str(job, av, &id, "assigning_authority", seg, field, rep, 4, 2);
+	art_canon_set_str(job, av, &id, "type", seg, field, rep, 5, 1);
+	return 1;
+}
+
+/* The raw repetition rep of seg/field when it has content (not "" and not
+ * only delimiters in the first `comps` components); 0 when not. */
+static int art_canon_rep_with(struct art_canon_job *job, size_t seg, size_t field, size_t rep,
+			      size_t comps, struct art_hl7_span *r)
+{
+	const char *p;
+	size_t len;
+
+	if (!art_hl7_at(job->msg, seg, field, rep, 0, 0, r) || r->len == 0 ||
+	    art_canon_span_is_null(r))
+		return 0;
+	for (size_t c = 1; c <= comps; c++) {
+		if (art_canon_val_in(job, r, seg, field, c, &p, &len) == ART_HL7_VALUE)
+			return 1;
+	}
+	return 0;
+}
+
+int art_canon_set_provider(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			   const char *path, size_t seg, size_t field, size_t rep)
+{
+	static const struct {
+		size_t comp;
+		const char *name;
+	} parts[] = {{1, "id"}, {2, "family"}, {5, "suffix"}, {6, "prefix"}, {7, "degree"}};
+	struct art_hl7_span r;
+	const char *p;
+	size_t len;
+	avro_value_t pr;
+
+	if (!art_canon_rep_with(job, seg, field, rep, 4, &r))
+		return 0;
+	if (!path)
+		pr = *at;
+	else if (art_canon_put_rec(av, at, path, &pr))
+		return 0;
+	for (size_t k = 0; k < ART_ARRAY_SIZE(parts); k++) {
+		if (art_canon_val_in(job, &r, seg, field, parts[k].comp, &p, &len) == ART_HL7_VALUE)
+			art_canon_put_str(av, &pr, parts[k].name, p, len);
+	}
+	for (size_t c = 3; c <= 4; c++) {
+		if (art_canon_val_in(job, &r, seg, field, c, &p, &len) == ART_HL7_VALUE)
+			art_canon_put_item(av, &pr, "given", p, len);
+	}
+	/* assigning authority: XCN.9.1 namespace id, else XCN.9.2 universal id */
+	if (art_canon_val_in(job, &r, seg, field, 9, &p, &len) == ART_HL7_VALUE)
+		art_canon_put_str(av, &pr, "assigning_authority", p, len);
+	else
+		art_canon_set_str(job, av, &pr, "assigning_authority", seg, field, rep, 9, 2);
+	return 1;
+}
+
+size_t art_canon_add_providers(struct art_canon_job *job, struct art_avro_value *av,
+			       avro_value_t *at, const char *path, size_t seg, size_t field)
+{
+	size_t n = art_canon_reps(job, seg, field), added = 0;
+
+	for (size_t r = 1; r <= n; r++) {
+		struct art_hl7_span sp;
+		avro_value_t elem;
+
+		if (!art_canon_rep_with(job, seg, field, r, 4, &sp))
+			continue;
+		if (art_canon_put_append(av, at, path, &elem))
+			break;
+		art_canon_set_provider(job, av, &elem, NULL, seg, field, r);
+		added++;
+	}
+	return added;
+}
+
+int art_canon_set_location(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			   const char *path, size_t seg, size_t field, size_t rep)
+{
+	static const struct {
+		size_t comp;
+		const char *name;
+	} parts[] = {{1, "point_of_care"}, {2, "room"},  {3, "bed"},
+		     {7, "building"},      {8, "floor"}, {9, "description"}};
+	struct art_hl7_span r;
+	const char *p;
+	size_t len;
+	avro_value_t loc;
+
+	if (!art_canon_rep_with(job, seg, field, rep, 9, &r))
+		return 0;
+	if (art_canon_put_rec(av, at, path, &loc))
+		return 0;
+	for (size_t k = 0; k < ART_ARRAY_SIZE(parts); k++) {
+		if (art_canon_val_in(job, &r, seg, field, parts[k].comp, &p, &len) == ART_HL7_VALUE)
+			art_canon_put_str(av, &loc, parts[k].name, p, len);
+	}
+	/* facility: PL.4.1 namespace id, else PL.4.2 universal id */
+	if (art_canon_val_in(job, &r, seg, field, 4, &p, &len) == ART_HL7_VALUE)
+		art_canon_put_str(av, &loc, "facility", p, len);
+	else
+		art_canon_set_str(job, av, &loc, "facility", seg, field, rep, 4, 2);
+	return 1;
+}
+
+/* OBX-5 into value_text (every repetition) and the typed field of OBX-2
+ * (the rules of canonical.result, docs/mapping.md). */
+static void art_canon_obx_value(struct art_canon_job *job, struct art_avro_value *av,
+				avro_value_t *obs, size_t seg, const char *vt)
+{
+	struct art_buf *b = &job->m->text;
+	int text = strcmp(vt, "TX") == 0 || strcmp(vt, "FT") == 0;
+	size_t n = art_canon_reps(job, seg, 5);
+	const char *p;
+	size_t len;
+
+	art_buf_reset(b);
+	for (size_t r = 1; r <= n; r++) {
+		/* empty repetitions keep their place ("a~~b", a blank TX line) */
+		if (r > 1 && art_buf_putc(b, text ? '\n' : '~'))
+			break;
+		art_canon_text(job, seg, 5, r, 0);
+	}
+	if (b->len > 0)
+		art_canon_put_str(av, obs, "value_text", b->p, b->len);
+
+	if (strcmp(vt, "NM") == 0) {
+		art_canon_set_number(job, av, obs, "value_number", seg, 5, 1, 0);
+	} else if (strcmp(vt, "SN") == 0) {
+		art_canon_set_str(job, av, obs, "value_comparator", seg, 5, 1, 1, 1);
+		art_canon_set_number(job, av, obs, "value_number", seg, 5, 1, 2);
+		art_canon_set_str(job, av, obs, "value_separator", seg, 5, 1, 3, 1);
+		art_canon_set_number(job, av, obs, "value_number2", seg, 5, 1, 4);
+	} else if (strcmp(vt, "CWE") == 0 || strcmp(vt, "CE") == 0 || strcmp(vt, "CNE") == 0 ||
+		   strcmp(vt, "CF") == 0) {
+		art_canon_set_coding(job, av, obs, "value_coding", seg, 5, 1, 1);
+	} else if (strcmp(vt, "DT") == 0 || strcmp(vt, "DTM") == 0 || strcmp(vt, "TS") == 0) {
+		if (art_canon_val(job, seg, 5, 1, 1, 1, &p, &len) == ART_HL7_VALUE)
+			art_canon_set_time_text(job, av, obs, "value_time", p, len);
+	}
+}
+
+int art_canon_add_observation(struct art_canon_job *job, struct art_avro_value *av,
+			      avro_value_t *at, const char *path, size_t seg, avro_value_t *obs)
+{
+	const char *p;
+	size_t len;
+	char vt[8] = "";
+
+	if (art_canon_put_append(av, at, path, obs))
+		return -1;
+	art_canon_set_int(job, av, obs, "set_id", seg, 1, 1, 1);
+	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE)
+		snprintf(vt, sizeof(vt), "%s", job->m->tmp.p);
+	art_canon_set_coding(job, av, obs, "code", seg, 3, 1, 1);
+	art_canon_set_str(job, av, obs, "sub_id", seg, 4, 1, 1, 1);
+	art_canon_obx_value(job, av, obs, seg, vt);
+	art_canon_set_coding(job, av, obs, "units", seg, 6, 1, 1);
+	if (art_canon_val(job, seg, 7, 1, 0, 0, &p, &len) == ART_HL7_VALUE)
+		art_canon_put_str(av, obs, "reference_range", p, len);
+	art_canon_add_strings(job, av, obs, "abnormal_flags", seg, 8, 1);
+	art_canon_set_str(job, av, obs, "status", seg, 11, 1, 1, 1);
+	art_canon_set_time(job, av, obs, "observed_at", seg, 14, 1);
+	return 0;
+}
+
+void art_canon_add_note(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			size_t seg)
+{
+	struct art_buf *b = &job->m->text;
+	size_t n = art_canon_reps(job, seg, 3);
+
+	art_buf_reset(b);
+	for (size_t r = 1; r <= n; r++) {
+		if (r > 1 && art_buf_putc(b, '\n'))
+			break;
+		art_canon_text(job, seg, 3, r, 0);
+	}
+	if (b->len > 0)
+		art_canon_put_item(av, at, "notes", b->p, b->len);
+}
+
+size_t art_canon_group_end(struct art_canon_job *job, size_t pid)
+{
+	long next = art_hl7_seg_find(job->msg, "PID", pid + 1);
+
+	return next >= 0 ? (size_t)next : art_hl7_seg_count(job->msg);
+}
+
+long art_canon_find_before(struct art_canon_job *job, const char *id, size_t from, size_t end)
+{
+	long i = art_hl7_seg_find(job->msg, id, from);
+
+	return i >= 0 && (size_t)i < end ? i : -1;
 }

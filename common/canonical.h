@@ -6,8 +6,11 @@
  * record of a registry schema in the Confluent wire format, ready to be
  * produced. A table maps (message type, trigger) to a domain mapper and an
  * event type; each domain lives in its own file (canonical_patient.c,
- * canonical_result.c, later encounter, order, ...). Messages of types not in
- * the table are UNSUPPORTED: they stay raw only, which is not an error.
+ * canonical_result.c, canonical_encounter.c, canonical_order.c,
+ * canonical_appointment.c, canonical_document.c, canonical_immunization.c).
+ * A message may yield events of several domains (an ADT^A01: the patient
+ * snapshot and the encounter event). Messages of types not in the table
+ * are UNSUPPORTED: they stay raw only, which is not an error.
  *
  * Keys: every message, mapped or not, gets a partition key (the patient key,
  * or source + control id) and an idempotency key (SHA-256 of MSH-3, MSH-4,
@@ -26,6 +29,8 @@
  * Avro encode is 3-8 us; parsing the same messages takes 1-2 us. Most of
  * the rest is Avro C's generic values (per-string allocations); a direct
  * Avro binary writer is the next step if the end-to-end target needs it.
+ * Each event costs its own envelope and encode: an encounter-centred ADT
+ * (patient + encounter event) costs about twice a patient-only one.
  */
 #ifndef ART_CANONICAL_H
 #define ART_CANONICAL_H
@@ -116,10 +121,18 @@ const char *art_canon_status_name(enum art_canon_status st);
 
 /* Looks up the table: the event type a message of type/trigger (e.g.
  * "ADT", "A04") maps to, the canonical subject it is written to in
- * *subject (may be NULL), or NULL when the pair is unsupported. For
- * results the event type depends on the statuses in the message and the
- * answer is "result.*". Any thread. */
+ * *subject (may be NULL), or NULL when the pair is unsupported. When the
+ * pair yields events of several domains this is the FIRST one (ADT^A01:
+ * patient.updated on canonical.patient; see art_canon_route_at()). When
+ * the mapper decides the event type from the content (results, orders,
+ * immunizations) the answer is "<domain>.*", e.g. "result.*". Any thread. */
 const char *art_canon_route(const char *type, const char *trigger, const char **subject);
+
+/* As art_canon_route() for the index-th event kind (0-based) a pair
+ * yields: ADT^A01 index 1 is "encounter.admitted" on canonical.encounter.
+ * NULL past the last one. Any thread. */
+const char *art_canon_route_at(const char *type, const char *trigger, size_t index,
+			       const char **subject);
 
 /* ---- HL7 date/time -------------------------------------------------------- */
 
@@ -164,9 +177,14 @@ const char *art_canon_precision_name(enum art_canon_precision p);
 
 /* The canonical subjects, one reusable value each in a mapper. */
 enum art_canon_domain {
-	ART_CANON_D_PATIENT = 0, /* canonical.patient */
-	ART_CANON_D_RESULT = 1,  /* canonical.result */
-	ART_CANON_D_MAX = 8,     /* room for encounter, order, appointment, document, immunization */
+	ART_CANON_D_PATIENT = 0,      /* canonical.patient */
+	ART_CANON_D_RESULT = 1,       /* canonical.result */
+	ART_CANON_D_ENCOUNTER = 2,    /* canonical.encounter */
+	ART_CANON_D_ORDER = 3,        /* canonical.order */
+	ART_CANON_D_APPOINTMENT = 4,  /* canonical.appointment */
+	ART_CANON_D_DOCUMENT = 5,     /* canonical.document */
+	ART_CANON_D_IMMUNIZATION = 6, /* canonical.immunization */
+	ART_CANON_D_MAX = 8,          /* one spare */
 };
 
 #define ART_CANON_MAX_VALUE (16u << 20) /* bytes of one decoded HL7 value / text */
@@ -188,13 +206,20 @@ struct art_canon_job;
  * Returns ART_CANON_MAPPED, or UNMAPPABLE / ERROR after art_canon_fail(). */
 typedef enum art_canon_status (*art_canon_domain_fn)(struct art_canon_job *job);
 
-/* One row of the table: (type, trigger) -> (domain mapper, event type). */
+/* Route flags. */
+#define ART_CANON_RF_IF_VISIT 0x1 /* the row's event only when a PV1 describes a visit (class other than N, or a visit number); else the row adds nothing */
+
+/* One row of the table: (type, trigger) -> (domain mapper, event type).
+ * A (type, trigger) may have several ADJACENT rows: each adds its events,
+ * in table order, to the same all-or-nothing result (e.g. ADT^A01: the
+ * patient snapshot, then the encounter event). */
 struct art_canon_route {
 	const char *type;          /* MSH-9.1, e.g. "ADT" */
 	const char *trigger;       /* MSH-9.2 (or EVN-1), e.g. "A04" */
 	enum art_canon_domain domain;
 	art_canon_domain_fn map;
-	const char *event_type;    /* NULL when the mapper decides (results) */
+	const char *event_type;    /* NULL when the mapper decides (results, orders, immunizations) */
+	unsigned flags;            /* ART_CANON_RF_* */
 };
 
 /* The state of one art_canon_map_with() call. */
@@ -309,10 +334,98 @@ struct art_avro_value *art_canon_begin(struct art_canon_job *job, enum art_canon
  * final one). Returns 0, or -1 after recording an ERROR. */
 int art_canon_emit(struct art_canon_job *job, struct art_avro_value *av, const char *event_type);
 
+/* ---- helpers for the domain files added with issue #4 ----------------------
+ * Same conventions as above: `path` is a field of `at` (at NULL: the root);
+ * a field left null when the source has nothing; failures kept in av->err
+ * or recorded with art_canon_fail(). Only the mapper's thread. */
+
+/* Parses an HL7 NM ([+-]digits[.digits], blanks around allowed). Returns 0
+ * and sets *out, or -1 when s is not such a number. Any thread. */
+int art_canon_parse_number(const char *s, size_t len, double *out);
+
+/* Sets double field `path` from the NM at seg/field/rep/comp (comp 0: the
+ * whole repetition). Returns 1 when set, 0 when absent or not a number. */
+int art_canon_set_number(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			 const char *path, size_t seg, size_t field, size_t rep, size_t comp);
+
+/* Sets int field `path` from the non-negative integer at seg/field/rep/comp.
+ * Returns 1 when set, 0 when not. */
+int art_canon_set_int(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+		      const char *path, size_t seg, size_t field, size_t rep, size_t comp);
+
+/* As art_canon_set_coding() (component 1) and, when the source gave a
+ * code but no coding system, sets system to `table` (e.g. "HL70004": the
+ * HL7 table the field is bound to). Returns 1 when set, 0 when not. */
+int art_canon_set_coding_in(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			    const char *path, size_t seg, size_t field, size_t rep,
+			    const char *table);
+
+/* Appends every repetition of the CE/CWE at seg/field that has a code or
+ * text to the Coding array `path`. Returns how many. */
+size_t art_canon_add_codings(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field);
+
+/* Appends component comp (subcomponent 1) of every repetition of
+ * seg/field that has a value to the string array `path`. Returns how many. */
+size_t art_canon_add_strings(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field,
+			     size_t comp);
+
+/* Sets Identifier field `path` from the CX at seg/field/rep (value CX.1,
+ * assigning_authority CX.4.1 else CX.4.2, type CX.5). Returns 1 when set
+ * (CX.1 has a value), 0 when not. */
+int art_canon_set_identifier(struct art_canon_job *job, struct art_avro_value *av,
+			     avro_value_t *at, const char *path, size_t seg, size_t field,
+			     size_t rep);
+
+/* Fills a Provider record from the XCN at seg/field/rep: id XCN.1,
+ * family XCN.2.1, given XCN.3 + XCN.4, suffix XCN.5, prefix XCN.6, degree
+ * XCN.7, assigning_authority XCN.9.1 else XCN.9.2. path NULL: `at` is the
+ * record itself (e.g. an appended array element). Returns 1 when the XCN
+ * had an id or a name, 0 when not (nothing set). */
+int art_canon_set_provider(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			   const char *path, size_t seg, size_t field, size_t rep);
+
+/* Appends every repetition of the XCN at seg/field with an id or a name to
+ * the Provider array `path`. Returns how many. */
+size_t art_canon_add_providers(struct art_canon_job *job, struct art_avro_value *av,
+			       avro_value_t *at, const char *path, size_t seg, size_t field);
+
+/* Sets Location field `path` from the PL (or LA2) at seg/field/rep:
+ * point_of_care .1, room .2, bed .3, facility .4.1 else .4.2, building .7,
+ * floor .8, description .9. Returns 1 when any part was set, 0 when not. */
+int art_canon_set_location(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			   const char *path, size_t seg, size_t field, size_t rep);
+
+/* Appends the OBX at seg to the Observation array `path` of `at` (the
+ * record of canonical.result's Observation: set_id, value_type, code,
+ * sub_id, value_text and the typed value of OBX-2, units, reference range,
+ * abnormal flags, status, observed_at) and stores the element in *obs (for
+ * its NTEs). Returns 0, or -1 when the append failed. */
+int art_canon_add_observation(struct art_canon_job *job, struct art_avro_value *av,
+			      avro_value_t *at, const char *path, size_t seg, avro_value_t *obs);
+
+/* Appends NTE-3 of the NTE at seg (repetitions joined with newlines) to the
+ * string array "notes" of `at`, when it has text. */
+void art_canon_add_note(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
+			size_t seg);
+
+/* The index of the segment that ends the patient group of PID pid: the
+ * next PID, or the segment count. */
+size_t art_canon_group_end(struct art_canon_job *job, size_t pid);
+
+/* The first segment `id` at index >= from and < end, or -1. */
+long art_canon_find_before(struct art_canon_job *job, const char *id, size_t from, size_t end);
+
 /* Domain mappers (the table in canonical.c refers to them). */
 enum art_canon_status art_canon_map_patient(struct art_canon_job *job);
 enum art_canon_status art_canon_map_patient_merge(struct art_canon_job *job);
 enum art_canon_status art_canon_map_result(struct art_canon_job *job);
+enum art_canon_status art_canon_map_encounter(struct art_canon_job *job);
+enum art_canon_status art_canon_map_order(struct art_canon_job *job);
+enum art_canon_status art_canon_map_appointment(struct art_canon_job *job);
+enum art_canon_status art_canon_map_document(struct art_canon_job *job);
+enum art_canon_status art_canon_map_immunization(struct art_canon_job *job);
 
 #endif /* ART_CANON_INTERNAL */
 

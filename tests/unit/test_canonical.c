@@ -225,8 +225,8 @@ Test(canonical, taxonomy_per_trigger)
 		{"ADT", "A29", ART_CANON_MAPPED, "patient.deleted", "canonical.patient"},
 		{"ADT", "A60", ART_CANON_UNSUPPORTED, NULL, NULL},
 		{"ADT", "A41", ART_CANON_UNSUPPORTED, NULL, NULL},
-		{"VXU", "V04", ART_CANON_UNSUPPORTED, NULL, NULL},
-		{"ORM", "O01", ART_CANON_UNSUPPORTED, NULL, NULL},
+		{"BAR", "P01", ART_CANON_UNSUPPORTED, NULL, NULL},
+		{"DFT", "P03", ART_CANON_UNSUPPORTED, NULL, NULL},
 		{"ACK", "A01", ART_CANON_UNSUPPORTED, NULL, NULL},
 	};
 
@@ -243,7 +243,9 @@ Test(canonical, taxonomy_per_trigger)
 			     art_canon_status_name(m.st), m.err);
 		cr_assert_str_eq(m.res.key, "GENHOSP|4711", "keys even when unsupported");
 		if (cases[i].st == ART_CANON_MAPPED) {
-			cr_assert_eq(m.res.cnt, 1);
+			/* encounter-centred triggers add a canonical.encounter event
+			 * after this one (test_canonical_domains.c) */
+			cr_assert_geq(m.res.cnt, 1);
 			cr_assert_str_eq(m.res.events[0].event_type, cases[i].event_type);
 			cr_assert_str_eq(m.res.events[0].topic, cases[i].topic);
 			assert_str(m.ev[0], "event_type", cases[i].event_type);
@@ -280,7 +282,9 @@ Test(canonical, envelope_of_a_registration)
 
 	map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	cr_assert_eq(m.res.cnt, 1);
+	/* the registration, then the outpatient visit PV1 describes */
+	cr_assert_eq(m.res.cnt, 2);
+	cr_assert_str_eq(m.res.events[1].event_type, "encounter.registered");
 	e = m.ev[0];
 	assert_str(e, "event_id", m.res.events[0].event_id);
 	assert_str(e, "idempotency_key", m.res.idempotency_key);

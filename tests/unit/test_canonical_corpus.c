@@ -6,8 +6,10 @@
  * split, each message parsed and mapped with one reused mapper: no message
  * may end in ART_CANON_ERROR, an UNMAPPABLE one must say why, and every
  * produced event must decode from its wire format. Prints how many
- * messages of each type mapped / were unmappable / are unsupported.
- * Skipped when the corpus is absent.
+ * messages of each type mapped / were unmappable / are unsupported, and
+ * how many events of each event type (on which topic) they produced; every
+ * canonical subject must get events from the corpus. Skipped when the
+ * corpus is absent.
  */
 #include <criterion/criterion.h>
 
@@ -32,9 +34,18 @@ struct type_count {
 	size_t n[4]; /* by enum art_canon_status */
 };
 
+/* Events of one event type. */
+struct event_count {
+	char event_type[48];
+	char topic[32];
+	size_t n;
+};
+
 struct tally {
 	struct type_count types[MAX_TYPES];
 	size_t ntypes;
+	struct event_count evtypes[MAX_TYPES];
+	size_t nevtypes;
 	size_t files, msgs, unparsed, events;
 	size_t by_status[4];
 };
@@ -52,6 +63,30 @@ static struct type_count *tally_type(struct tally *t, const struct art_hl7_heade
 	cr_assert_lt(t->ntypes, MAX_TYPES);
 	snprintf(t->types[t->ntypes].type, sizeof(t->types[t->ntypes].type), "%s", name);
 	return &t->types[t->ntypes++];
+}
+
+static void tally_event(struct tally *t, const struct art_canon_event *ev)
+{
+	for (size_t i = 0; i < t->nevtypes; i++) {
+		if (strcmp(t->evtypes[i].event_type, ev->event_type) == 0 &&
+		    strcmp(t->evtypes[i].topic, ev->topic) == 0) {
+			t->evtypes[i].n++;
+			return;
+		}
+	}
+	cr_assert_lt(t->nevtypes, MAX_TYPES);
+	snprintf(t->evtypes[t->nevtypes].event_type, sizeof(t->evtypes[0].event_type), "%s",
+		 ev->event_type);
+	snprintf(t->evtypes[t->nevtypes].topic, sizeof(t->evtypes[0].topic), "%s", ev->topic);
+	t->evtypes[t->nevtypes++].n = 1;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	const struct event_count *x = a, *y = b;
+	int c = strcmp(x->topic, y->topic);
+
+	return c ? c : strcmp(x->event_type, y->event_type);
 }
 
 static int cmp_type(const void *a, const void *b)
@@ -118,7 +153,10 @@ static void map_file(const char *rel, struct art_canon_mapper *mapper,
 				     0, "%s message %zu event %zu: %s", rel, i + 1, e, err);
 			cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")),
 					 res.events[e].event_id);
+			cr_assert_str_eq(json_string_value(json_object_get(j, "event_type")),
+					 res.events[e].event_type);
 			json_decref(j);
+			tally_event(t, &res.events[e]);
 		}
 		tc = tally_type(t, art_hl7_header(msg));
 		tc->n[st]++;
@@ -133,6 +171,11 @@ static void map_file(const char *rel, struct art_canon_mapper *mapper,
 
 Test(canonical_corpus, every_well_formed_message_maps_without_error)
 {
+	static const char *const subjects[] = {
+		"canonical.patient",  "canonical.encounter",   "canonical.order",
+		"canonical.result",   "canonical.appointment", "canonical.document",
+		"canonical.immunization",
+	};
 	static struct tally t;
 	struct art_schema_registry *reg;
 	struct art_canon_mapper *mapper;
@@ -185,8 +228,21 @@ Test(canonical_corpus, every_well_formed_message_maps_without_error)
 	printf("%-12s %7zu %11zu %12zu %6zu\n", "total", t.by_status[ART_CANON_MAPPED],
 	       t.by_status[ART_CANON_UNMAPPABLE], t.by_status[ART_CANON_UNSUPPORTED],
 	       t.by_status[ART_CANON_ERROR]);
+	qsort(t.evtypes, t.nevtypes, sizeof(t.evtypes[0]), cmp_event);
+	printf("\n%-24s %-40s %7s\n", "topic", "event type", "events");
+	for (size_t i = 0; i < t.nevtypes; i++)
+		printf("%-24s %-40s %7zu\n", t.evtypes[i].topic, t.evtypes[i].event_type,
+		       t.evtypes[i].n);
 	fflush(stdout);
 	cr_assert_gt(t.by_status[ART_CANON_MAPPED], 0, "the corpus has mappable messages");
+	for (size_t k = 0; k < ART_ARRAY_SIZE(subjects); k++) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < t.nevtypes; i++)
+			if (strcmp(t.evtypes[i].topic, subjects[k]) == 0)
+				n += t.evtypes[i].n;
+		cr_assert_gt(n, 0, "no %s event from the whole corpus", subjects[k]);
+	}
 
 	art_canon_mapper_destroy(mapper);
 	art_schema_registry_destroy(reg);
