@@ -1,5 +1,5 @@
 /*
- * test_cli_hl7.c — runs the built `artery hl7 parse|get|ack` on the
+ * test_cli_hl7.c — runs the built `artery hl7 parse|get|ack|map` on the
  * examples and on small broken inputs, and checks what a user sees: stdout,
  * exit codes, JSON that loads.
  */
@@ -217,4 +217,63 @@ Test(cli_hl7, help)
 	cr_expect_eq(artery("hl7 ack --help"), 0);
 	cr_expect_not_null(strstr(out, "--mode"));
 	cr_expect_eq(artery("hl7 nope"), 2);
+}
+
+Test(cli_hl7, map_prints_the_canonical_events_without_kafka)
+{
+	static const struct {
+		const char *file;
+		const char *want[3]; /* event types in order; NULL-terminated */
+	} cases[] = {
+	    {"examples/hl7/oru_r01.hl7", {"result.final", NULL}},
+	    {"examples/hl7/adt_a01.hl7", {"patient.updated", "encounter.admitted", NULL}},
+	    {"examples/hl7/adt_a08.hl7", {"patient.updated", "encounter.updated", NULL}},
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char args[256], *line, *save = NULL;
+		size_t n = 0;
+
+		snprintf(args, sizeof(args), "hl7 map --json %s", cases[c].file);
+		cr_assert_eq(artery(args), 0, "%s", cases[c].file);
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			json_error_t jerr;
+			json_t *o = json_loads(line, 0, &jerr);
+			json_t *v;
+
+			cr_assert_not_null(o, "not JSON: %s", line);
+			cr_assert_not_null(cases[c].want[n], "%s: more events than expected: %s",
+					   cases[c].file, line);
+			cr_assert_str_eq(json_string_value(json_object_get(o, "event_type")),
+					 cases[c].want[n], "%s event %zu", cases[c].file, n);
+			/* The decoded record carries the same event type and the id. */
+			v = json_object_get(o, "value");
+			cr_assert_str_eq(json_string_value(json_object_get(v, "event_type")),
+					 cases[c].want[n]);
+			cr_assert_str_eq(json_string_value(json_object_get(v, "event_id")),
+					 json_string_value(json_object_get(o, "event_id")));
+			json_decref(o);
+			n++;
+		}
+		cr_assert_null(cases[c].want[n], "%s: only %zu events", cases[c].file, n);
+	}
+}
+
+Test(cli_hl7, map_reports_what_maps_to_nothing)
+{
+	const char *unsupported =
+	    tmpfile_with("MSH|^~\\&|A|B|C|D|20260101||MFN^M02|X1|P|2.5.1\rMFI|PRA\r");
+	char args[256];
+
+	snprintf(args, sizeof(args), "hl7 map --json %s", unsupported);
+	cr_assert_eq(artery(args), 0, "an unsupported type is kept raw, not an error");
+	cr_assert(strstr(out, "\"status\":\"unsupported\"") != NULL, "%s", out);
+	unlink(unsupported);
+
+	/* An ADT without a PID cannot be mapped: exit 1, with the reason. */
+	const char *nopid = tmpfile_with("MSH|^~\\&|A|B|C|D|20260101||ADT^A04|X2|P|2.5.1\rEVN|A04\r");
+	snprintf(args, sizeof(args), "hl7 map --json %s", nopid);
+	cr_assert_eq(artery(args), 1);
+	cr_assert(strstr(out, "\"status\":\"unmappable\"") != NULL, "%s", out);
+	unlink(nopid);
 }

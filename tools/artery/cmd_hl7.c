@@ -1,5 +1,5 @@
 /*
- * cmd_hl7.c — `artery hl7 parse|get|ack`: look at HL7 v2 files the way
+ * cmd_hl7.c — `artery hl7 parse|get|ack|map`: look at HL7 v2 files the way
  * Artery sees them. Files may hold one message, several, or FHS/BHS
  * batches; every message in them is handled in order.
  *
@@ -7,14 +7,18 @@
  *          every non-empty leaf value with the path that reaches it
  *   get    the decoded value at a path, one line per message
  *   ack    the acknowledgement Artery would answer to each message
+ *   map    the canonical events each message would produce (no Kafka)
  *
  * Files are read whole (at most ART_HL7CLI_MAX_FILE bytes).
  */
 #include "art.h"
+#include "avro_codec.h"
 #include "buf.h"
+#include "canonical.h"
 #include "cmd.h"
 #include "hl7.h"
 #include "hl7_ack.h"
+#include "schema.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -767,12 +771,193 @@ static int art_hl7cli_ack(int argc, char **argv)
 
 /* ---- dispatch -------------------------------------------------------------- */
 
+/* ---- map ------------------------------------------------------------------- */
+
+static void art_hl7cli_usage_map(FILE *fp)
+{
+	fprintf(fp,
+	        "usage: artery hl7 map [--json] [--schemas DIR] FILE...\n\n"
+	        "Prints the canonical events each message would produce in artery-mllp-in,\n"
+	        "without Kafka: the same parse, mapping and Avro encoding, then the encoded\n"
+	        "record decoded back for display.\n"
+	        "Without --json: per message a line \"FILE#N TYPE: STATUS\" and each event as\n"
+	        "indented JSON. With --json: one JSON object per event per line:\n"
+	        "  {\"file\",\"message\",\"status\":\"mapped\",\"topic\",\"schema\" (subject:version),\n"
+	        "   \"event_type\",\"event_id\",\"key\",\"idempotency_key\",\"value\"}\n"
+	        "  and one object {\"file\",\"message\",\"status\",\"error\"} per message that\n"
+	        "  maps to nothing (unsupported, unmappable, unparseable).\n\n"
+	        "  --schemas DIR   schema registry directory (default $ARTERY_SCHEMAS_DIR,\n"
+	        "                  else ./schemas, else the source tree's schemas/)\n\n"
+	        "Exit status: 0 every message mapped or is of a type Artery keeps raw only\n"
+	        "(unsupported), 1 a message did not parse or could not be mapped, 2 usage.\n");
+}
+
+/* Prints one line of JSON (compact, keys in insertion order). */
+static void art_hl7cli_print_json(json_t *o, int indent)
+{
+	char *s = json_dumps(o, indent ? JSON_INDENT(2) | JSON_PRESERVE_ORDER
+	                                : JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	printf("%s\n", s ? s : "{}");
+	free(s);
+}
+
+/* Maps message k of f and prints its events. Returns 0 when it mapped or
+ * is unsupported, -1 otherwise. */
+static int art_hl7cli_map_one(struct art_canon_mapper *mapper,
+                              const struct art_schema_registry *reg,
+                              const struct art_hl7cli_file *f, size_t k, int json)
+{
+	struct art_canon_result res;
+	struct art_canon_ctx ctx;
+	struct art_hl7_errpos pos;
+	enum art_canon_status st = ART_CANON_ERROR;
+	char errstr[1024], hash[65], type[64] = "";
+	struct art_hl7_msg *msg;
+	const char *status;
+	int rc = 0;
+
+	memset(&res, 0, sizeof(res));
+	msg = art_hl7cli_parse_one(f, k, &pos, errstr, sizeof(errstr), NULL);
+	if (msg) {
+		const struct art_hl7_header *h = art_hl7_header(msg);
+		snprintf(type, sizeof(type), "%.*s^%.*s", (int)ART_MIN(h->msg_type.len, 20),
+		         h->msg_type.p, (int)ART_MIN(h->trigger.len, 20), h->trigger.p);
+		memset(&ctx, 0, sizeof(ctx));
+		memset(hash, '0', 64);
+		hash[64] = '\0';
+		ctx.reg = reg;
+		ctx.channel = "artery-hl7-map";
+		ctx.received_at_us = art_now_us();
+		ctx.raw_topic = "raw.hl7v2";
+		ctx.raw_hash = hash;
+		st = art_canon_map_with(mapper, msg, &ctx, &res, errstr, sizeof(errstr));
+	}
+	status = msg ? art_canon_status_name(st) : "unparseable";
+	if (!json)
+		printf("%s#%zu %s: %s%s%s\n", f->path, k + 1, type[0] ? type : "?", status,
+		       msg && st == ART_CANON_MAPPED ? "" : ": ",
+		       msg && st == ART_CANON_MAPPED ? "" : errstr);
+	if (msg && st == ART_CANON_MAPPED) {
+		for (size_t e = 0; e < res.cnt; e++) {
+			const struct art_canon_event *ev = &res.events[e];
+			json_t *value = NULL, *o;
+			char schema[128], derr[256];
+
+			if (art_avro_decode_json(reg, ev->value, ev->value_len, &value, NULL, derr,
+			                         sizeof(derr)) == -1) {
+				fprintf(stderr, "artery hl7 map: %s#%zu: %s\n", f->path, k + 1, derr);
+				rc = -1;
+				continue;
+			}
+			snprintf(schema, sizeof(schema), "%s:%d", ev->schema->subject,
+			         ev->schema->version);
+			o = json_object();
+			if (json) {
+				json_object_set_new(o, "file", json_string(f->path));
+				json_object_set_new(o, "message", json_integer((json_int_t)k + 1));
+				json_object_set_new(o, "status", json_string(status));
+			}
+			json_object_set_new(o, "topic", json_string(ev->topic));
+			json_object_set_new(o, "schema", json_string(schema));
+			json_object_set_new(o, "event_type", json_string(ev->event_type));
+			json_object_set_new(o, "event_id", json_string(ev->event_id));
+			json_object_set_new(o, "key", json_string(res.key ? res.key : ""));
+			json_object_set_new(o, "idempotency_key", json_string(res.idempotency_key));
+			json_object_set_new(o, "value", value);
+			art_hl7cli_print_json(o, !json);
+			json_decref(o);
+		}
+	} else {
+		if (json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "file", json_string(f->path));
+			json_object_set_new(o, "message", json_integer((json_int_t)k + 1));
+			json_object_set_new(o, "status", json_string(status));
+			json_object_set_new(o, "error", json_string(errstr));
+			art_hl7cli_print_json(o, 0);
+			json_decref(o);
+		}
+		if (!msg || st != ART_CANON_UNSUPPORTED)
+			rc = -1;
+	}
+	art_canon_result_free(&res);
+	art_hl7_msg_destroy(msg);
+	return rc;
+}
+
+static int art_hl7cli_map(int argc, char **argv)
+{
+	static const struct option lopts[] = {{"json", no_argument, NULL, 'j'},
+	                                      {"schemas", required_argument, NULL, 's'},
+	                                      {"help", no_argument, NULL, 'h'},
+	                                      {0, 0, 0, 0}};
+	const char *schemas = NULL;
+	struct art_schema_registry *reg;
+	struct art_canon_mapper *mapper;
+	int json = 0, opt, failed = 0;
+	char errstr[512];
+
+	optind = 1;
+	for (;;) {
+		opt = getopt_long(argc, argv, "jh", lopts, NULL);
+		if (opt == -1)
+			break;
+		switch (opt) {
+		case 'j':
+			json = 1;
+			break;
+		case 's':
+			schemas = optarg;
+			break;
+		case 'h':
+			art_hl7cli_usage_map(stdout);
+			return 0;
+		default:
+			art_hl7cli_usage_map(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		art_hl7cli_usage_map(stderr);
+		return 2;
+	}
+	reg = art_schema_registry_load(schemas, errstr, sizeof(errstr));
+	if (!reg) {
+		fprintf(stderr, "artery hl7 map: %s\n", errstr);
+		return 2;
+	}
+	mapper = art_canon_mapper_new(reg);
+	if (!mapper) {
+		fprintf(stderr, "artery hl7 map: out of memory\n");
+		art_schema_registry_destroy(reg);
+		return 2;
+	}
+	for (int a = optind; a < argc; a++) {
+		struct art_hl7cli_file f;
+
+		if (art_hl7cli_file_load(&f, argv[a]) == -1) {
+			failed = 1;
+		} else {
+			for (size_t k = 0; k < f.split.nmsgs; k++)
+				if (art_hl7cli_map_one(mapper, reg, &f, k, json) == -1)
+					failed = 1;
+		}
+		art_hl7cli_file_free(&f);
+	}
+	fflush(stdout);
+	art_canon_mapper_destroy(mapper);
+	art_schema_registry_destroy(reg);
+	return failed ? 1 : 0;
+}
+
 static void art_hl7cli_usage(FILE *fp)
 {
-	fprintf(fp, "usage: artery hl7 <parse|get|ack> [options] ...\n\n"
+	fprintf(fp, "usage: artery hl7 <parse|get|ack|map> [options] ...\n\n"
 	            "  parse [--json] FILE...     parse messages, dump or print JSON\n"
 	            "  get FILE PATH              decoded value at PATH, one line per message\n"
-	            "  ack [options] FILE         the ACK Artery would send\n\n"
+	            "  ack [options] FILE         the ACK Artery would send\n"
+	            "  map [--json] FILE...       the canonical events each message produces\n\n"
 	            "Run `artery hl7 <subcommand> --help` for details.\n");
 }
 
@@ -792,6 +977,8 @@ int art_cmd_hl7(int argc, char **argv)
 		return art_hl7cli_get(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ack"))
 		return art_hl7cli_ack(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "map"))
+		return art_hl7cli_map(argc - 1, argv + 1);
 	fprintf(stderr, "artery hl7: unknown subcommand '%s'\n\n", argv[1]);
 	art_hl7cli_usage(stderr);
 	return 2;
