@@ -584,6 +584,369 @@ static int art_topo_processes(struct art_topo_ctx *c, const yaml_node_t *n)
 	return 0;
 }
 
+/* ---- consumers: -------------------------------------------------------- */
+
+#define ART_CONSUMER_NAME_MAX 64 /* a consumer name becomes a group id and file names */
+
+static const char *const art_bool_names[] = {"false", "true", NULL};
+static const char *const art_sync_names[] = {"normal", "full", NULL};
+
+/* A consumer name: [a-z0-9-], starting with a letter or digit. */
+static int art_consumer_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ART_CONSUMER_NAME_MAX || *s == '-')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* Reads a list of non-empty strings into a new array; when globs is set,
+ * each must be a valid route glob (route.h). */
+static int art_topo_strlist(struct art_topo_ctx *c, const yaml_node_t *v, const char *key,
+                            int globs, char ***out, size_t *cntp)
+{
+	yaml_node_item_t *it;
+	size_t cnt;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return art_topo_err(c, v, "%s must be a list of strings", key);
+	cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	*out = calloc(cnt ? cnt : 1, sizeof(**out));
+	if (!*out)
+		return art_topo_oom(c, v);
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		yaml_node_t *e = art_topo_node(c, *it);
+		char *s = NULL;
+
+		if (art_topo_str(c, e, key, &s) == -1)
+			return -1;
+		(*out)[(*cntp)++] = s;
+		if (globs && !art_glob_valid(s))
+			return art_topo_err(c, e, "%s: pattern '%s' ends in a lone backslash", key,
+			                    s);
+	}
+	return 0;
+}
+
+static int art_topo_route(struct art_topo_ctx *c, const yaml_node_t *n, struct art_route *r)
+{
+	static const char *const keys[] = {"event_types", "facilities", "message_types", NULL};
+	yaml_node_pair_t *p;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (art_topo_check_map(c, n, "route", keys) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+		int rc;
+
+		if (!strcmp(k, "event_types"))
+			rc = art_topo_strlist(c, v, k, 1, &r->event_types, &r->event_type_cnt);
+		else if (!strcmp(k, "facilities"))
+			rc = art_topo_strlist(c, v, k, 1, &r->facilities, &r->facility_cnt);
+		else
+			rc = art_topo_strlist(c, v, k, 1, &r->message_types,
+			                      &r->message_type_cnt);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int art_topo_retry(struct art_topo_ctx *c, const yaml_node_t *n, struct art_retry_conf *rc)
+{
+	static const char *const keys[] = {"max_attempts", "initial_backoff_ms", "max_backoff_ms",
+	                                   "max_elapsed_ms", NULL};
+	yaml_node_pair_t *p;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (art_topo_check_map(c, n, "retry", keys) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+		int r;
+
+		if (!strcmp(k, "max_attempts"))
+			r = art_topo_int(c, v, k, 0, 1000000, &rc->max_attempts);
+		else if (!strcmp(k, "initial_backoff_ms"))
+			r = art_topo_int(c, v, k, 1, 3600000, &rc->initial_backoff_ms);
+		else if (!strcmp(k, "max_backoff_ms"))
+			r = art_topo_int(c, v, k, 1, 86400000, &rc->max_backoff_ms);
+		else
+			r = art_topo_int(c, v, k, 0, 7 * 86400000, &rc->max_elapsed_ms);
+		if (r == -1)
+			return -1;
+	}
+	if (rc->initial_backoff_ms > rc->max_backoff_ms)
+		return art_topo_err(c, n, "retry: initial_backoff_ms (%d) exceeds max_backoff_ms (%d)",
+		                    rc->initial_backoff_ms, rc->max_backoff_ms);
+	return 0;
+}
+
+static int art_topo_ledger(struct art_topo_ctx *c, const yaml_node_t *n, struct art_ledger_conf *l)
+{
+	static const char *const keys[] = {"enabled",  "path",        "max_age_days",
+	                                   "max_rows", "synchronous", NULL};
+	yaml_node_pair_t *p;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (art_topo_check_map(c, n, "ledger", keys) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+		int rc, i = 0;
+
+		if (!strcmp(k, "enabled")) {
+			rc = art_topo_enum(c, v, k, art_bool_names, &l->enabled);
+		} else if (!strcmp(k, "path")) {
+			rc = art_topo_str(c, v, k, &l->path);
+		} else if (!strcmp(k, "max_age_days")) {
+			rc = art_topo_int(c, v, k, 1, 36500, &l->max_age_days);
+		} else if (!strcmp(k, "max_rows")) {
+			rc = art_topo_int(c, v, k, 1, 1000000000, &i);
+			l->max_rows = i;
+		} else {
+			rc = art_topo_enum(c, v, k, art_sync_names, &l->synchronous_full);
+		}
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int art_topo_target(struct art_topo_ctx *c, const yaml_node_t *n, struct art_target_conf *tc)
+{
+	yaml_node_pair_t *p;
+	size_t cnt;
+
+	tc->line = (int)n->start_mark.line + 1;
+	if (art_topo_check_map(c, n, "target", NULL) == -1)
+		return -1;
+	cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	tc->params = calloc(cnt ? cnt : 1, sizeof(*tc->params));
+	if (!tc->params)
+		return art_topo_oom(c, n);
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = art_topo_node(c, p->key), *v = art_topo_node(c, p->value);
+		const char *ks = art_topo_scalar(k);
+		struct art_kv *kv;
+
+		if (!strcmp(ks, "type")) {
+			if (art_topo_str(c, v, "target.type", &tc->type) == -1)
+				return -1;
+			continue;
+		}
+		if (!strcmp(ks, "url")) {
+			if (art_topo_str(c, v, "target.url", &tc->url) == -1)
+				return -1;
+			continue;
+		}
+		if (v->type != YAML_SCALAR_NODE || art_topo_is_null(v))
+			return art_topo_err(c, v, "target.%s must have a scalar value", ks);
+		kv = &tc->params[tc->param_cnt++];
+		kv->line = (int)k->start_mark.line + 1;
+		kv->key = strdup(ks);
+		kv->value = strdup(art_topo_scalar(v));
+		if (!kv->key || !kv->value)
+			return art_topo_oom(c, k);
+	}
+	if (!tc->type)
+		return art_topo_err(c, n, "target without a type");
+	return 0;
+}
+
+static int art_topo_readers(struct art_topo_ctx *c, const yaml_node_t *n,
+                            struct art_consumer_conf *cc)
+{
+	yaml_node_pair_t *p;
+	size_t cnt;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (art_topo_check_map(c, n, "readers", NULL) == -1)
+		return -1;
+	cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	cc->readers = calloc(cnt ? cnt : 1, sizeof(*cc->readers));
+	if (!cc->readers)
+		return art_topo_oom(c, n);
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = art_topo_node(c, p->key), *v = art_topo_node(c, p->value);
+		struct art_reader_pin *rp = &cc->readers[cc->reader_cnt++];
+
+		rp->line = (int)k->start_mark.line + 1;
+		if (art_topo_str(c, k, "readers: subject", &rp->subject) == -1 ||
+		    art_topo_int(c, v, rp->subject, 1, 1000000, &rp->version) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void art_consumer_conf_free(struct art_consumer_conf *cc)
+{
+	free(cc->name);
+	free(cc->group_id);
+	for (size_t i = 0; i < cc->topic_cnt; i++)
+		free(cc->topics[i]);
+	free(cc->topics);
+	for (size_t i = 0; i < cc->reader_cnt; i++)
+		free(cc->readers[i].subject);
+	free(cc->readers);
+	art_route_free(&cc->route);
+	free(cc->dlq_topic);
+	free(cc->ledger.path);
+	free(cc->target.type);
+	free(cc->target.url);
+	for (size_t i = 0; i < cc->target.param_cnt; i++) {
+		free(cc->target.params[i].key);
+		free(cc->target.params[i].value);
+	}
+	free(cc->target.params);
+}
+
+/* Fills the defaults of consumer name (docs/consumer.md). */
+static int art_consumer_conf_defaults(struct art_consumer_conf *cc, const char *name)
+{
+	char buf[ART_CONSUMER_NAME_MAX + 32];
+
+	cc->name = strdup(name);
+	snprintf(buf, sizeof(buf), "artery-%s", name);
+	cc->group_id = strdup(buf);
+	snprintf(buf, sizeof(buf), "dlq.%s", name);
+	cc->dlq_topic = strdup(buf);
+	snprintf(buf, sizeof(buf), ".artery/%s.ledger.db", name);
+	cc->ledger.path = strdup(buf);
+	cc->ledger.enabled = 1;
+	cc->ledger.max_age_days = 30;
+	cc->ledger.max_rows = 5000000;
+	cc->retry.max_attempts = 10;
+	cc->retry.initial_backoff_ms = 500;
+	cc->retry.max_backoff_ms = 60000;
+	cc->retry.max_elapsed_ms = 600000;
+	cc->session_timeout_ms = 45000;
+	cc->commit_interval_ms = 1000;
+	return cc->name && cc->group_id && cc->dlq_topic && cc->ledger.path ? 0 : -1;
+}
+
+static int art_topo_consumer(struct art_topo_ctx *c, const yaml_node_t *n, const char *name,
+                             struct art_consumer_conf *cc)
+{
+	static const char *const keys[] = {
+	    "group_id",  "topics", "readers", "route",         "retry",
+	    "dlq_topic", "ledger", "target",  "session_timeout_ms", "commit_interval_ms",
+	    NULL,
+	};
+	yaml_node_pair_t *p;
+	int has_target = 0;
+
+	cc->line = (int)n->start_mark.line + 1;
+	if (art_consumer_conf_defaults(cc, name) == -1)
+		return art_topo_oom(c, n);
+	if (art_topo_check_map(c, n, name, keys) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+		int rc;
+
+		if (!strcmp(k, "group_id")) {
+			rc = art_topo_str(c, v, k, &cc->group_id);
+		} else if (!strcmp(k, "topics")) {
+			rc = art_topo_strlist(c, v, k, 0, &cc->topics, &cc->topic_cnt);
+		} else if (!strcmp(k, "readers")) {
+			rc = art_topo_readers(c, v, cc);
+		} else if (!strcmp(k, "route")) {
+			rc = art_topo_route(c, v, &cc->route);
+		} else if (!strcmp(k, "retry")) {
+			rc = art_topo_retry(c, v, &cc->retry);
+		} else if (!strcmp(k, "dlq_topic")) {
+			rc = art_topo_str(c, v, k, &cc->dlq_topic);
+		} else if (!strcmp(k, "ledger")) {
+			rc = art_topo_ledger(c, v, &cc->ledger);
+		} else if (!strcmp(k, "target")) {
+			rc = art_topo_target(c, v, &cc->target);
+			has_target = 1;
+		} else if (!strcmp(k, "session_timeout_ms")) {
+			rc = art_topo_int(c, v, k, 1000, 3600000, &cc->session_timeout_ms);
+		} else {
+			rc = art_topo_int(c, v, k, 10, 600000, &cc->commit_interval_ms);
+		}
+		if (rc == -1)
+			return -1;
+	}
+	if (cc->topic_cnt == 0)
+		return art_topo_err(c, n, "consumer '%s' without topics", name);
+	if (!has_target)
+		return art_topo_err(c, n, "consumer '%s' without a target", name);
+	return 0;
+}
+
+static int art_topo_consumers(struct art_topo_ctx *c, const yaml_node_t *n)
+{
+	struct art_topology *t = c->t;
+	yaml_node_pair_t *p;
+	size_t cnt;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (art_topo_check_map(c, n, "consumers", NULL) == -1)
+		return -1;
+	cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	t->consumers = calloc(cnt ? cnt : 1, sizeof(*t->consumers));
+	if (!t->consumers)
+		return art_topo_oom(c, n);
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = art_topo_node(c, p->key), *v = art_topo_node(c, p->value);
+		const char *name = art_topo_scalar(k);
+
+		if (!art_consumer_name_ok(name))
+			return art_topo_err(c, k,
+			                    "consumer name '%s' must be 1-%d characters of "
+			                    "[a-z0-9-], not starting with '-'",
+			                    name, ART_CONSUMER_NAME_MAX);
+		if (art_topo_consumer(c, v, name, &t->consumers[t->consumer_cnt++]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Cross-references of consumers: their topics and dead-letter topic must be
+ * declared. */
+static int art_topo_validate_consumers(struct art_topo_ctx *c)
+{
+	struct art_topology *t = c->t;
+
+	for (size_t i = 0; i < t->consumer_cnt; i++) {
+		const struct art_consumer_conf *cc = &t->consumers[i];
+		const char *missing = NULL, *what = "topic";
+
+		for (size_t j = 0; j < cc->topic_cnt && !missing; j++)
+			if (!art_topology_topic(t, cc->topics[j]))
+				missing = cc->topics[j];
+		if (!missing && !art_topology_topic(t, cc->dlq_topic)) {
+			missing = cc->dlq_topic;
+			what = "dead-letter topic";
+		}
+		if (missing) {
+			snprintf(c->errstr, c->errstr_size,
+			         "%s:%d: consumer '%s' uses %s '%s', which is not declared in %s",
+			         c->path, cc->line, cc->name, what, missing,
+			         c->topics_seen ? "topics" : "the default topics");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- whole document ---------------------------------------------------- */
 
 static int art_topo_set_defaults(struct art_topology *t)
@@ -636,12 +999,13 @@ static int art_topo_validate(struct art_topo_ctx *c)
 			return -1;
 		}
 	}
-	return 0;
+	return art_topo_validate_consumers(c);
 }
 
 static int art_topo_root(struct art_topo_ctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = {"kafka", "topics", "sources", "processes", NULL};
+	static const char *const keys[] = {"kafka", "topics", "sources", "processes",
+	                                   "consumers", NULL};
 	yaml_node_pair_t *p;
 
 	if (!root || art_topo_is_null(root))
@@ -659,6 +1023,8 @@ static int art_topo_root(struct art_topo_ctx *c, const yaml_node_t *root)
 			rc = art_topo_topics(c, v);
 		else if (!strcmp(k, "sources"))
 			rc = art_topo_sources(c, v);
+		else if (!strcmp(k, "consumers"))
+			rc = art_topo_consumers(c, v);
 		else
 			rc = art_topo_processes(c, v);
 		if (rc == -1)
@@ -752,6 +1118,9 @@ void art_topology_destroy(struct art_topology *t)
 		free(t->processes[i].admin_bind);
 	}
 	free(t->processes);
+	for (size_t i = 0; i < t->consumer_cnt; i++)
+		art_consumer_conf_free(&t->consumers[i]);
+	free(t->consumers);
 	free(t->path);
 	free(t);
 }
@@ -777,5 +1146,22 @@ const struct art_process_conf *art_topology_process(const struct art_topology *t
 	for (size_t i = 0; i < t->process_cnt; i++)
 		if (!strcmp(t->processes[i].name, name))
 			return &t->processes[i];
+	return NULL;
+}
+
+const struct art_consumer_conf *art_topology_consumer(const struct art_topology *t,
+                                                      const char *name)
+{
+	for (size_t i = 0; i < t->consumer_cnt; i++)
+		if (!strcmp(t->consumers[i].name, name))
+			return &t->consumers[i];
+	return NULL;
+}
+
+const char *art_target_param(const struct art_target_conf *tc, const char *key)
+{
+	for (size_t i = 0; i < tc->param_cnt; i++)
+		if (!strcmp(tc->params[i].key, key))
+			return tc->params[i].value;
 	return NULL;
 }

@@ -1,10 +1,12 @@
 /*
  * topology.h — the model of topology/topology.yaml: Kafka client defaults,
- * topics, sources (MLLP listeners today) and per-process settings (admin
- * port). Loaded once at start-up by every process (`--topology FILE`, else
- * ARTERY_TOPOLOGY, else topology/topology.yaml) and read-only afterwards, so
- * any thread may read a loaded topology. Sizes: tens of topics, a handful of
- * listeners; the file is capped at 1 MiB.
+ * topics, sources (MLLP listeners today), per-process settings (admin
+ * port) and consumers (group, topics, reader pins, route, retry, dead
+ * letters, ledger, target: docs/consumer.md). Loaded once at start-up by
+ * every process (`--topology FILE`, else ARTERY_TOPOLOGY, else
+ * topology/topology.yaml) and read-only afterwards, so any thread may read
+ * a loaded topology. Sizes: tens of topics, a handful of listeners and
+ * consumers; the file is capped at 1 MiB.
  *
  * The schema is documented at the top of topology/topology.yaml and in
  * docs/broker.md. Unknown keys and invalid values are errors reported as
@@ -15,6 +17,7 @@
 
 #include "hl7_ack.h"
 #include "kafka.h"
+#include "route.h"
 
 #include <stddef.h>
 
@@ -59,6 +62,64 @@ struct art_process_conf {
 	int line;         /* where it is declared, 0 for defaults */
 };
 
+/* How a consumer retries a transient failure (consumers.<name>.retry). */
+struct art_retry_conf {
+	int max_attempts;       /* deliveries before dead-lettering, default 10; 0 = no limit */
+	int initial_backoff_ms; /* delay after the first failure, default 500 */
+	int max_backoff_ms;     /* cap on one delay, default 60000 */
+	int max_elapsed_ms;     /* since the first attempt, default 600000; 0 = no limit */
+};
+
+/* The delivered-keys ledger of a consumer (consumers.<name>.ledger). */
+struct art_ledger_conf {
+	int enabled;         /* default 1; 0 only for targets that deduplicate themselves */
+	char *path;          /* SQLite file, default ".artery/<name>.ledger.db" */
+	int max_age_days;    /* rows older than this are pruned, default 30 */
+	long long max_rows;  /* oldest rows beyond this are pruned, default 5000000 */
+	int synchronous_full; /* 1: PRAGMA synchronous=FULL; default 0 (NORMAL) */
+};
+
+/* One free target-specific setting (consumers.<name>.target.<key>). */
+struct art_kv {
+	char *key;
+	char *value; /* the scalar as written */
+	int line;
+};
+
+/* Where a consumer delivers (consumers.<name>.target). */
+struct art_target_conf {
+	char *type;            /* required: picks the sink ("fhir", "ndjson", "mllp", ...) */
+	char *url;             /* optional target URL */
+	struct art_kv *params; /* every other key, in file order */
+	size_t param_cnt;
+	int line;
+};
+
+/* A reader schema version pinned for one subject (consumers.<name>.readers). */
+struct art_reader_pin {
+	char *subject; /* e.g. "canonical.patient" */
+	int version;   /* >= 1; checked against the registry when the consumer starts */
+	int line;
+};
+
+/* One consumer process (consumers.<name>): docs/consumer.md. */
+struct art_consumer_conf {
+	char *name;     /* "ehr-out", ... ([a-z0-9-], binary without "artery-") */
+	char *group_id; /* default "artery-<name>" */
+	char **topics;  /* subscribed topics, each declared in topics; at least one */
+	size_t topic_cnt;
+	struct art_reader_pin *readers; /* pinned versions; other subjects read at latest */
+	size_t reader_cnt;
+	struct art_route route;       /* which events this consumer takes */
+	struct art_retry_conf retry;  /* transient failures */
+	char *dlq_topic;              /* default "dlq.<name>"; must be declared */
+	struct art_ledger_conf ledger;
+	struct art_target_conf target;
+	int session_timeout_ms;  /* librdkafka session.timeout.ms, default 45000 */
+	int commit_interval_ms;  /* stored offsets are committed this often, default 1000 */
+	int line;                /* where it is declared */
+};
+
 /* A loaded topology. All arrays are owned by it. */
 struct art_topology {
 	char *path; /* file it was loaded from, or "(defaults)" */
@@ -74,6 +135,9 @@ struct art_topology {
 
 	struct art_process_conf *processes; /* one per known process, defaults filled in */
 	size_t process_cnt;
+
+	struct art_consumer_conf *consumers; /* `consumers:`, in file order */
+	size_t consumer_cnt;
 };
 
 /* Returns ARTERY_TOPOLOGY when set and non-empty, else
@@ -103,6 +167,15 @@ const struct art_mllp_listener *art_topology_mllp(const struct art_topology *t, 
  * no such process. Every known process has an entry, with defaults when the
  * file does not mention it. */
 const struct art_process_conf *art_topology_process(const struct art_topology *t, const char *name);
+
+/* Returns the consumer called name ("ehr-out"), or NULL when the file
+ * declares none. */
+const struct art_consumer_conf *art_topology_consumer(const struct art_topology *t,
+                                                      const char *name);
+
+/* Returns the value of the target-specific key in tc (a key of
+ * consumers.<name>.target other than type and url), or NULL. */
+const char *art_target_param(const struct art_target_conf *tc, const char *key);
 
 /* Returns the name of an ack_mode / on_error value as written in the file. */
 const char *art_ack_mode_name(enum art_hl7_ack_mode mode);

@@ -268,3 +268,193 @@ Test(topology, destroy_null_is_noop)
 {
 	art_topology_destroy(NULL);
 }
+
+/* ---- consumers: ---------------------------------------------------------- */
+
+Test(topology, consumer_defaults)
+{
+	char path[64], err[512] = "";
+	struct art_topology *t = load_text("consumers:\n"
+	                                   "  ehr-out:\n"
+	                                   "    topics: [canonical.patient]\n"
+	                                   "    target: {type: ndjson}\n",
+	                                   path, sizeof(path), err, sizeof(err));
+	const struct art_consumer_conf *cc;
+
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(t->consumer_cnt, 1);
+	cc = art_topology_consumer(t, "ehr-out");
+	cr_assert_not_null(cc);
+	cr_expect_null(art_topology_consumer(t, "task-out"));
+	cr_expect_str_eq(cc->group_id, "artery-ehr-out");
+	cr_expect_str_eq(cc->dlq_topic, "dlq.ehr-out");
+	cr_assert_eq(cc->topic_cnt, 1);
+	cr_expect_str_eq(cc->topics[0], "canonical.patient");
+	cr_expect_eq(cc->reader_cnt, 0);
+	cr_expect(art_route_is_empty(&cc->route));
+	cr_expect_eq(cc->retry.max_attempts, 10);
+	cr_expect_eq(cc->retry.initial_backoff_ms, 500);
+	cr_expect_eq(cc->retry.max_backoff_ms, 60000);
+	cr_expect_eq(cc->retry.max_elapsed_ms, 600000);
+	cr_expect_eq(cc->ledger.enabled, 1);
+	cr_expect_str_eq(cc->ledger.path, ".artery/ehr-out.ledger.db");
+	cr_expect_eq(cc->ledger.max_age_days, 30);
+	cr_expect_eq(cc->ledger.max_rows, 5000000);
+	cr_expect_eq(cc->ledger.synchronous_full, 0);
+	cr_expect_str_eq(cc->target.type, "ndjson");
+	cr_expect_null(cc->target.url);
+	cr_expect_eq(cc->target.param_cnt, 0);
+	cr_expect_eq(cc->session_timeout_ms, 45000);
+	cr_expect_eq(cc->commit_interval_ms, 1000);
+	cr_expect_eq(cc->line, 3);
+	art_topology_destroy(t);
+}
+
+Test(topology, consumer_every_key)
+{
+	char path[64], err[512] = "";
+	struct art_topology *t = load_text(
+	    "topics:\n"
+	    "  - {name: canonical.patient}\n"
+	    "  - {name: canonical.result}\n"
+	    "  - {name: dead.letters}\n"
+	    "consumers:\n"
+	    "  test-out:\n"
+	    "    group_id: g1\n"
+	    "    topics: [canonical.patient, canonical.result]\n"
+	    "    readers: {canonical.patient: 1, canonical.result: 2}\n"
+	    "    route:\n"
+	    "      event_types: [\"result.*\", patient.admitted]\n"
+	    "      facilities: [NORTH]\n"
+	    "      message_types: [\"ORU^R01\", \"ADT^A0?\"]\n"
+	    "    retry: {max_attempts: 0, initial_backoff_ms: 10, max_backoff_ms: 20, "
+	    "max_elapsed_ms: 0}\n"
+	    "    dlq_topic: dead.letters\n"
+	    "    ledger: {path: /tmp/x.db, max_age_days: 7, max_rows: 1000, synchronous: full, "
+	    "enabled: true}\n"
+	    "    target:\n"
+	    "      type: fhir\n"
+	    "      url: https://ehr.example/fhir\n"
+	    "      timeout_ms: 5000\n"
+	    "      auth: bearer\n"
+	    "    session_timeout_ms: 6000\n"
+	    "    commit_interval_ms: 200\n",
+	    path, sizeof(path), err, sizeof(err));
+	const struct art_consumer_conf *cc;
+
+	cr_assert_not_null(t, "%s", err);
+	cc = art_topology_consumer(t, "test-out");
+	cr_assert_not_null(cc);
+	cr_expect_str_eq(cc->group_id, "g1");
+	cr_assert_eq(cc->topic_cnt, 2);
+	cr_expect_str_eq(cc->topics[1], "canonical.result");
+	cr_assert_eq(cc->reader_cnt, 2);
+	cr_expect_str_eq(cc->readers[0].subject, "canonical.patient");
+	cr_expect_eq(cc->readers[0].version, 1);
+	cr_expect_eq(cc->readers[1].version, 2);
+	cr_assert_eq(cc->route.event_type_cnt, 2);
+	cr_expect_str_eq(cc->route.event_types[0], "result.*");
+	cr_assert_eq(cc->route.facility_cnt, 1);
+	cr_assert_eq(cc->route.message_type_cnt, 2);
+	cr_expect_str_eq(cc->route.message_types[1], "ADT^A0?");
+	cr_expect_eq(cc->retry.max_attempts, 0);
+	cr_expect_eq(cc->retry.initial_backoff_ms, 10);
+	cr_expect_eq(cc->retry.max_backoff_ms, 20);
+	cr_expect_eq(cc->retry.max_elapsed_ms, 0);
+	cr_expect_str_eq(cc->dlq_topic, "dead.letters");
+	cr_expect_str_eq(cc->ledger.path, "/tmp/x.db");
+	cr_expect_eq(cc->ledger.max_age_days, 7);
+	cr_expect_eq(cc->ledger.max_rows, 1000);
+	cr_expect_eq(cc->ledger.synchronous_full, 1);
+	cr_expect_str_eq(cc->target.type, "fhir");
+	cr_expect_str_eq(cc->target.url, "https://ehr.example/fhir");
+	cr_assert_eq(cc->target.param_cnt, 2);
+	cr_expect_str_eq(art_target_param(&cc->target, "timeout_ms"), "5000");
+	cr_expect_str_eq(art_target_param(&cc->target, "auth"), "bearer");
+	cr_expect_null(art_target_param(&cc->target, "type"));
+	cr_expect_eq(cc->target.params[0].line, 20);
+	cr_expect_eq(cc->session_timeout_ms, 6000);
+	cr_expect_eq(cc->commit_interval_ms, 200);
+	art_topology_destroy(t);
+}
+
+Test(topology, shipped_file_has_ehr_out)
+{
+	char err[512] = "";
+	struct art_topology *t =
+	    art_topology_load(ART_SOURCE_DIR "/topology/topology.yaml", err, sizeof(err));
+	const struct art_consumer_conf *cc;
+
+	cr_assert_not_null(t, "%s", err);
+	cc = art_topology_consumer(t, "ehr-out");
+	cr_assert_not_null(cc);
+	cr_expect_geq(cc->topic_cnt, 1);
+	cr_expect_not_null(art_topology_topic(t, cc->dlq_topic));
+	art_topology_destroy(t);
+}
+
+static const struct {
+	const char *yaml;
+	int line;
+	const char *msg;
+} bad_consumers[] = {
+    {"consumers:\n  Ehr_Out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n", 2,
+     "consumer name 'Ehr_Out' must be"},
+    {"consumers:\n  a:\n    target: {type: x}\n", 3, "consumer 'a' without topics"},
+    {"consumers:\n  a:\n    topics: [raw.hl7v2]\n", 3, "consumer 'a' without a target"},
+    {"consumers:\n  a:\n    topics: [raw.hl7v2]\n    target: {url: x}\n", 4,
+     "target without a type"},
+    {"consumers:\n  a:\n    topics: [raw.hl7v2]\n    target: {type: x}\n    colour: red\n", 5,
+     "unknown key 'colour' in a"},
+    {"consumers:\n  a:\n    topics: raw.hl7v2\n    target: {type: x}\n", 3,
+     "topics must be a list of strings"},
+    {"consumers:\n  a:\n    topics: [nope]\n    target: {type: x}\n", 3,
+     "consumer 'a' uses topic 'nope', which is not declared"},
+    {"consumers:\n  a:\n    topics: [raw.hl7v2]\n    target: {type: x}\n", 3,
+     "dead-letter topic 'dlq.a', which is not declared"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    route: {event_type: [x]}\n",
+     5, "unknown key 'event_type' in route"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    route:\n      facilities: [\"ab\\\\\"]\n",
+     6, "ends in a lone backslash"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    retry: {initial_backoff_ms: 0}\n",
+     5, "initial_backoff_ms must be an integer"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    retry:\n      initial_backoff_ms: 500\n      max_backoff_ms: 100\n",
+     6, "initial_backoff_ms (500) exceeds max_backoff_ms (100)"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    ledger: {synchronous: off}\n",
+     5, "synchronous must be one of normal|full"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    ledger: {enabled: no}\n",
+     5, "enabled must be one of false|true"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    readers: {canonical.patient: 0}\n",
+     5, "canonical.patient must be an integer"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n"
+     "    target: {type: x, headers: {a: b}}\n",
+     4, "target.headers must have a scalar value"},
+    {"consumers:\n  ehr-out:\n    topics: [raw.hl7v2]\n    target: {type: x}\n"
+     "    session_timeout_ms: 10\n",
+     5, "session_timeout_ms must be an integer"},
+    {"consumers: [ehr-out]\n", 1, "consumers must be a mapping"},
+};
+
+Test(topology, invalid_consumers_report_file_and_line)
+{
+	for (size_t i = 0; i < sizeof(bad_consumers) / sizeof(bad_consumers[0]); i++) {
+		char path[64], err[512] = "", want[128];
+		struct art_topology *t =
+		    load_text(bad_consumers[i].yaml, path, sizeof(path), err, sizeof(err));
+
+		cr_expect_null(t, "case %zu loaded", i);
+		art_topology_destroy(t);
+		snprintf(want, sizeof(want), "%s:%d: ", path, bad_consumers[i].line);
+		cr_expect(strncmp(err, want, strlen(want)) == 0,
+		          "case %zu: want prefix '%s', got '%s'", i, want, err);
+		cr_expect(strstr(err, bad_consumers[i].msg) != NULL, "case %zu: want '%s' in '%s'",
+		          i, bad_consumers[i].msg, err);
+	}
+}

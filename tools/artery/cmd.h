@@ -10,6 +10,7 @@
 
 /* one declaration per subcommand, alphabetical */
 int art_cmd_broker(int argc, char **argv);
+int art_cmd_dlq(int argc, char **argv);
 int art_cmd_hl7(int argc, char **argv);
 int art_cmd_schema(int argc, char **argv);
 int art_cmd_send(int argc, char **argv);

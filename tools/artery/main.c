@@ -26,6 +26,7 @@ static int art_cmd_version(int argc, char **argv)
 static const struct art_cmd art_cmds[] = {
 	/* one line per subcommand, alphabetical */
 	{"broker", art_cmd_broker, "run the embedded dev Kafka cluster, print its bootstrap"},
+	{"dlq", art_cmd_dlq, "list and show dead letters: what failed, where, and why"},
 	{"hl7", art_cmd_hl7, "parse HL7 v2 files, get values, show the ACK Artery sends"},
 	{"schema", art_cmd_schema, "check that every schema version chain is FULL compatible"},
 	{"send", art_cmd_send, "send HL7 files over MLLP, check ACKs, print a summary"},
