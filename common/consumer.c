@@ -604,7 +604,9 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 
 		if ((rc->max_attempts > 0 && p->attempts >= rc->max_attempts) ||
 		    (rc->max_elapsed_ms > 0 && elapsed_ms + delay > rc->max_elapsed_ms)) {
-			char reason[ART_CONSUMER_ERR_MAX];
+			/* Room for the prefix and the whole error: it is cut to
+			 * ART_CONSUMER_ERR_MAX where it is stored. */
+			char reason[ART_CONSUMER_ERR_MAX + 80];
 
 			snprintf(reason, sizeof(reason), "gave up after %d attempt(s) in %" PRId64
 			         " ms: %s", p->attempts, elapsed_ms, err);
