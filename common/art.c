@@ -63,6 +63,18 @@ int art_parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+size_t art_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size > 0) {
+		size_t k = n < size ? n : size - 1;
+		memcpy(dst, src, k);
+		dst[k] = '\0';
+	}
+	return n;
+}
+
 char *art_read_file(const char *path, size_t max_size, size_t *lenp, char *errstr,
 		    size_t errstr_size)
 {

@@ -40,6 +40,11 @@ int64_t art_mono_us(void);
  * stores it in *out, or -1 if s is not such a number. The safe atoi. */
 int art_parse_int(const char *s, long long min, long long max, long long *out);
 
+/* Copies src into dst[0..size), always NUL-terminated, cutting what does
+ * not fit. Returns strlen(src) (>= size means it was cut). The safe
+ * strcpy. */
+size_t art_strlcpy(char *dst, const char *src, size_t size);
+
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for
  * convenience, the NUL not counted in *lenp). Refuses files larger than
  * max_size. Returns NULL with the reason in errstr. Caller frees. */

@@ -465,7 +465,7 @@ static void art_consumer_give_up(struct art_consumer *c, struct art_part *p, con
 {
 	p->dlq_kind = kind;
 	if (reason != p->error)
-		snprintf(p->error, sizeof(p->error), "%s", reason);
+		art_strlcpy(p->error, reason, sizeof(p->error));
 	art_consumer_dead_letter(c, p);
 }
 
