@@ -10,6 +10,7 @@
 #include "art.h"
 #include "log.h"
 #include "metrics.h"
+#include "process.h"
 #include "schema.h"
 #include "topology.h"
 
@@ -18,9 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void art_consumer_usage(FILE *fp, const char *name, const struct art_sink_ops *const *sinks,
-                               size_t sink_cnt)
+/* What art_consumer_usage() needs to print the process's sinks. */
+struct art_consumer_usage_arg {
+	const char *name;
+	const struct art_sink_ops *const *sinks;
+	size_t sink_cnt;
+};
+
+static void art_consumer_usage(FILE *fp, void *arg)
 {
+	const struct art_consumer_usage_arg *u = arg;
+	const char *name = u->name;
+	const struct art_sink_ops *const *sinks = u->sinks;
+	size_t sink_cnt = u->sink_cnt;
+
 	fprintf(fp,
 	        "usage: artery-%s [--topology FILE] [--schemas DIR]\n"
 	        "\n"
@@ -52,99 +64,44 @@ static void art_consumer_usage(FILE *fp, const char *name, const struct art_sink
 int art_consumer_main(int argc, char **argv, const char *name,
                       const struct art_sink_ops *const *sinks, size_t sink_cnt)
 {
-	static const struct option longopts[] = {
-	    {"topology", required_argument, NULL, 't'},
-	    {"schemas", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *topo_path = art_topology_default_path();
-	const char *schemas_dir = NULL;
-	struct art_topology *topo = NULL;
-	struct art_schema_registry *reg = NULL;
-	struct art_metrics *metrics = NULL;
-	struct art_admin *admin = NULL;
+	struct art_consumer_usage_arg u = {name, sinks, sink_cnt};
+	struct art_process proc;
 	struct art_consumer *c = NULL;
 	const struct art_consumer_conf *cc;
-	const struct art_process_conf *pc;
 	const struct art_sink_ops *ops;
-	char proc[128], errstr[1024];
-	int rc = 2;
+	char errstr[1024];
+	int rc = 2, st;
 
-	snprintf(proc, sizeof(proc), "artery-%s", name);
-	art_log_init(proc);
-	optind = 1;
-	for (;;) {
-		int opt = getopt_long(argc, argv, "h", longopts, NULL);
-
-		if (opt == -1)
-			break;
-		switch (opt) {
-		case 't':
-			topo_path = optarg;
-			break;
-		case 's':
-			schemas_dir = optarg;
-			break;
-		case 'h':
-			art_consumer_usage(stdout, name, sinks, sink_cnt);
-			return 0;
-		default:
-			art_consumer_usage(stderr, name, sinks, sink_cnt);
-			return 2;
-		}
+	/* 1. Command line, configuration, schemas, the sink. */
+	st = art_process_start(&proc, name, argc, argv, art_consumer_usage, &u);
+	if (st != 0) {
+		art_process_end(&proc);
+		return st == 1 ? 0 : 2;
 	}
-	if (optind != argc) {
-		art_consumer_usage(stderr, name, sinks, sink_cnt);
-		return 2;
-	}
-
-	/* 1. Configuration, schemas, the sink. */
-	topo = art_topology_load(topo_path, errstr, sizeof(errstr));
-	if (!topo) {
-		art_error("config", "%s", errstr);
-		goto out;
-	}
-	cc = art_topology_consumer(topo, name);
+	cc = art_topology_consumer(proc.topo, name);
 	if (!cc) {
-		art_error("config", "%s: no consumers.%s section", topo->path, name);
+		art_error("config", "%s: no consumers.%s section", proc.topo->path, name);
 		goto out;
 	}
 	ops = art_sink_find(sinks, sink_cnt, cc->target.type);
 	if (!ops) {
 		art_error("config", "%s:%d: target type '%s' is not one artery-%s delivers to",
-		          topo->path, cc->target.line, cc->target.type, name);
+		          proc.topo->path, cc->target.line, cc->target.type, name);
 		goto out;
 	}
-	reg = art_schema_registry_load(schemas_dir, errstr, sizeof(errstr));
-	if (!reg) {
-		art_error("config", "schemas: %s", errstr);
-		goto out;
-	}
-	metrics = art_metrics_new();
-	if (!metrics)
-		goto out;
 
 	/* 2. The consumer (ledger, sink, Kafka). */
-	c = art_consumer_new(topo, reg, name, ops, metrics, errstr, sizeof(errstr));
+	c = art_consumer_new(proc.topo, proc.reg, name, ops, proc.metrics, errstr, sizeof(errstr));
 	if (!c) {
 		art_error("config", "%s", errstr);
 		goto out;
 	}
 
 	/* 3. Admin server: ready once the group gave us an assignment. */
-	pc = art_topology_process(topo, name);
-	if (pc && pc->admin_port >= 0) {
-		admin = art_admin_start(pc->admin_bind, pc->admin_port, metrics, errstr,
-		                        sizeof(errstr));
-		if (!admin) {
-			art_error("admin", "%s", errstr);
-			goto out;
-		}
-		art_info("admin.start", "admin HTTP on %s:%d", pc->admin_bind,
-		         art_admin_port(admin));
-		art_consumer_set_admin(c, admin);
-	}
+	if (art_process_admin(&proc) == -1)
+		goto out;
+	if (proc.admin)
+		art_consumer_set_admin(c, proc.admin);
 
 	/* 4. The loop until SIGTERM. */
 	art_signals_install();
@@ -153,10 +110,7 @@ int art_consumer_main(int argc, char **argv, const char *name,
 		art_error("consumer.fatal", "%s", errstr);
 out:
 	art_consumer_destroy(c);
-	art_admin_stop(admin);
-	art_metrics_destroy(metrics);
-	art_schema_registry_destroy(reg);
-	art_topology_destroy(topo);
+	art_process_end(&proc);
 	art_info("exit", "exit %d", rc);
 	return rc;
 }
