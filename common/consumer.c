@@ -883,14 +883,6 @@ static void art_consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, v
 	art_warn("kafka.error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static void art_consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                                const char *buf)
-{
-	(void)rk;
-	art_log_emit(level <= 3 ? ART_LOG_ERROR : level == 4 ? ART_LOG_WARN : ART_LOG_DEBUG,
-	             "kafka.log", "%s: %s", fac, buf);
-}
-
 /* ---- periodic work ------------------------------------------------------- */
 
 static void art_consumer_update_lag(struct art_consumer *c)
@@ -1069,7 +1061,6 @@ static rd_kafka_t *art_consumer_kafka(struct art_consumer *c, char *errstr, size
 	rd_kafka_conf_set_rebalance_cb(conf, art_consumer_rebalance_cb);
 	rd_kafka_conf_set_offset_commit_cb(conf, art_consumer_commit_cb);
 	rd_kafka_conf_set_error_cb(conf, art_consumer_error_cb);
-	rd_kafka_conf_set_log_cb(conf, art_consumer_log_cb);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
 	if (!rk) {
 		rd_kafka_conf_destroy(conf);

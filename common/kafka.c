@@ -5,6 +5,7 @@
  * single short line (capped at 4 KiB when read).
  */
 #include "kafka.h"
+#include "log.h"
 
 #include "art.h"
 
@@ -149,6 +150,17 @@ static int art_kafka_conf_apply_env(rd_kafka_conf_t *conf, char *errstr, size_t 
 	return 0;
 }
 
+void art_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	enum art_log_level lvl = level <= 3   ? ART_LOG_ERROR
+	                         : level == 4 ? ART_LOG_WARN
+	                         : level <= 6 ? ART_LOG_INFO
+	                                      : ART_LOG_DEBUG;
+
+	(void)rk;
+	art_log_emit(lvl, "kafka.log", "%s: %s", fac, buf);
+}
+
 rd_kafka_conf_t *art_kafka_conf_new_with(enum art_kafka_role role,
                                          const struct art_kafka_prop *props, size_t prop_cnt,
                                          char *errstr, size_t errstr_size)
@@ -169,6 +181,7 @@ rd_kafka_conf_t *art_kafka_conf_new_with(enum art_kafka_role role,
 	if (!bootstrap)
 		return NULL;
 	conf = rd_kafka_conf_new();
+	rd_kafka_conf_set_log_cb(conf, art_kafka_log_cb);
 	if (art_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) == -1)
 		goto fail;
 	if (role == ART_KAFKA_PRODUCER)

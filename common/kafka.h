@@ -70,6 +70,11 @@ rd_kafka_conf_t *art_kafka_conf_new_with(enum art_kafka_role role,
 /* art_kafka_conf_new_with() without extra properties. */
 rd_kafka_conf_t *art_kafka_conf_new(enum art_kafka_role role, char *errstr, size_t errstr_size);
 
+/* librdkafka log callback writing its lines into the JSON log (syslog
+ * levels: <= 3 error, 4 warn, 5-6 info, 7 debug). art_kafka_conf_new_with()
+ * installs it on every configuration; any thread (librdkafka's). */
+void art_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* Copies the value of the last header called name in rkm into buf as a
  * NUL-terminated string. Returns the value's length, -1 when rkm has no such
  * header (or no headers), -2 when the value (plus NUL) does not fit in

@@ -15,6 +15,7 @@
 #include "art.h"
 #include "avro_codec.h"
 #include "cmd.h"
+#include "topic_reader.h"
 #include "dlq.h"
 #include "kafka.h"
 #include "log.h"
@@ -160,96 +161,14 @@ static int art_dlq_parse(int argc, char **argv, int show, struct art_dlq_opts *o
 	return 0;
 }
 
-/* librdkafka's own log lines go to the JSON log (stderr), not raw. */
-static void art_dlq_rdlog(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	art_log_emit(level <= 3 ? ART_LOG_ERROR : level == 4 ? ART_LOG_WARN : ART_LOG_DEBUG,
-	             "kafka.log", "%s: %s", fac, buf);
-}
-
-/* A group-less consumer on topic: every partition from the beginning
- * (partition < 0) or one partition at offset. Stores the partition count
- * in *pcnt. Returns NULL with the reason in errstr. */
+/* A group-less reader of the dead-letter topic: every partition from the
+ * beginning (partition < 0) or one partition at offset. */
 static rd_kafka_t *art_dlq_open(const struct art_dlq_opts *o, int32_t partition, int64_t offset,
                                 int *pcnt, char *errstr, size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_partition_list_t *parts = NULL;
-	rd_kafka_topic_t *rkt = NULL;
-	rd_kafka_conf_t *conf;
-	rd_kafka_resp_err_t err;
-	rd_kafka_t *rk;
-	char group[64];
-
-	conf = art_kafka_conf_new(ART_KAFKA_CONSUMER, errstr, errstr_size);
-	if (!conf)
-		return NULL;
-	/* assign() needs a group.id; this one is never joined or committed. */
-	snprintf(group, sizeof(group), "artery-dlq-cli-%ld", (long)getpid());
-	if (art_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-	    art_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
-	    art_kafka_conf_set(conf, "client.id", "artery-dlq", errstr, errstr_size)) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_conf_set_log_cb(conf, art_dlq_rdlog);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	conf = NULL; /* owned by rk */
-	rd_kafka_poll_set_consumer(rk);
-	rkt = rd_kafka_topic_new(rk, o->topic, NULL);
-	err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, (int)ART_MIN(o->timeout_ms, 30000))
-	          : rd_kafka_last_error();
-	if (err) {
-		snprintf(errstr, errstr_size, "metadata for %s: %s", o->topic,
-		         rd_kafka_err2str(err));
-		goto fail;
-	}
-	if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-		snprintf(errstr, errstr_size, "topic %s: %s", o->topic,
-		         md->topic_cnt == 1 && md->topics[0].err
-		             ? rd_kafka_err2str(md->topics[0].err)
-		             : "no partitions");
-		goto fail;
-	}
-	*pcnt = md->topics[0].partition_cnt;
-	if (partition >= *pcnt) {
-		snprintf(errstr, errstr_size, "topic %s has no partition %" PRId32 " (it has %d)",
-		         o->topic, partition, *pcnt);
-		goto fail;
-	}
-	parts = rd_kafka_topic_partition_list_new(*pcnt);
-	for (int i = 0; i < *pcnt; i++) {
-		int32_t p = md->topics[0].partitions[i].id;
-
-		if (partition < 0)
-			rd_kafka_topic_partition_list_add(parts, o->topic, p)->offset =
-			    RD_KAFKA_OFFSET_BEGINNING;
-		else if (p == partition)
-			rd_kafka_topic_partition_list_add(parts, o->topic, p)->offset = offset;
-	}
-	err = rd_kafka_assign(rk, parts);
-	if (err) {
-		snprintf(errstr, errstr_size, "assign %s: %s", o->topic, rd_kafka_err2str(err));
-		goto fail;
-	}
-	rd_kafka_topic_partition_list_destroy(parts);
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return rk;
-fail:
-	if (parts)
-		rd_kafka_topic_partition_list_destroy(parts);
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
-	return NULL;
+	return art_topic_reader_open(o->topic, partition,
+	                             partition < 0 ? RD_KAFKA_OFFSET_BEGINNING : offset, "artery-dlq",
+	                             (int)ART_MIN(o->timeout_ms, 30000), pcnt, errstr, errstr_size);
 }
 
 /* Copies header name into buf, or "-" when absent. */
@@ -339,36 +258,6 @@ static int art_dlq_print_line(const struct art_dlq_opts *o, const struct art_sch
 	return 0;
 }
 
-/* The headers as an object (name -> value; repeated names -> array). */
-static json_t *art_dlq_headers_json(rd_kafka_message_t *rkm)
-{
-	rd_kafka_headers_t *hdrs = NULL;
-	json_t *obj = json_object();
-	const char *name;
-	const void *val;
-	size_t size;
-
-	if (!obj || rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
-		return obj;
-	for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
-		json_t *v = val ? art_avro_bytes_json(val, size) : json_null();
-		json_t *old = json_object_get(obj, name);
-
-		if (!old) {
-			json_object_set_new(obj, name, v);
-		} else if (json_is_array(old)) {
-			json_array_append_new(old, v);
-		} else {
-			json_t *arr = json_array();
-
-			json_array_append(arr, old);
-			json_array_append_new(arr, v);
-			json_object_set_new(obj, name, arr);
-		}
-	}
-	return obj;
-}
-
 /* Prints one dead letter in full. */
 static int art_dlq_print_full(const struct art_schema_registry *reg, rd_kafka_message_t *rkm)
 {
@@ -384,7 +273,7 @@ static int art_dlq_print_full(const struct art_schema_registry *reg, rd_kafka_me
 	json_object_set_new(doc, "timestamp", ts >= 0 ? json_integer(ts) : json_null());
 	json_object_set_new(doc, "key",
 	                    rkm->key ? art_avro_bytes_json(rkm->key, rkm->key_len) : json_null());
-	json_object_set_new(doc, "headers", art_dlq_headers_json(rkm));
+	json_object_set_new(doc, "headers", art_topic_reader_headers_json(rkm));
 	if (!rkm->payload) {
 		json_object_set_new(doc, "value", json_null());
 	} else if (reg && art_avro_decode_json(reg, rkm->payload, rkm->len, &value, &id, err,

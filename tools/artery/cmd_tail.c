@@ -18,6 +18,7 @@
 #include "art.h"
 #include "avro_codec.h"
 #include "cmd.h"
+#include "topic_reader.h"
 #include "kafka.h"
 #include "log.h"
 #include "schema.h"
@@ -198,46 +199,6 @@ static int art_tail_parse(int argc, char **argv, struct art_tail_opts *o)
 	return 0;
 }
 
-/* Routes librdkafka's log lines into the JSON log. */
-static void art_tail_rdlog(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	art_log_emit(level <= 3   ? ART_LOG_ERROR
-	             : level == 4 ? ART_LOG_WARN
-	                          : ART_LOG_DEBUG,
-	             "kafka.log", "%s: %s", fac, buf);
-}
-
-/* Builds the "headers" object: name -> value, an array when a name repeats. */
-static json_t *art_tail_headers(rd_kafka_message_t *rkm)
-{
-	rd_kafka_headers_t *hdrs = NULL;
-	json_t *obj = json_object();
-	const char *name;
-	const void *val;
-	size_t size;
-
-	if (!obj || rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
-		return obj;
-	for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
-		json_t *v = val ? art_avro_bytes_json(val, size) : json_null();
-		json_t *old = json_object_get(obj, name);
-
-		if (!old) {
-			json_object_set_new(obj, name, v);
-		} else if (json_is_array(old)) {
-			json_array_append_new(old, v);
-		} else {
-			json_t *arr = json_array();
-
-			json_array_append(arr, old);
-			json_array_append_new(arr, v);
-			json_object_set_new(obj, name, arr);
-		}
-	}
-	return obj;
-}
-
 /* Renders one record as a JSON object. Sets *bad when its value could not
  * be decoded. */
 static json_t *art_tail_render(const struct art_schema_registry *reg, rd_kafka_message_t *rkm,
@@ -255,7 +216,7 @@ static json_t *art_tail_render(const struct art_schema_registry *reg, rd_kafka_m
 	json_object_set_new(line, "timestamp", ts >= 0 ? json_integer(ts) : json_null());
 	json_object_set_new(line, "key",
 	                    rkm->key ? art_avro_bytes_json(rkm->key, rkm->key_len) : json_null());
-	json_object_set_new(line, "headers", art_tail_headers(rkm));
+	json_object_set_new(line, "headers", art_topic_reader_headers_json(rkm));
 	if (!rkm->payload) {
 		json_object_set_new(line, "schema", json_null());
 		json_object_set_new(line, "value", json_null()); /* tombstone */
@@ -286,92 +247,12 @@ static json_t *art_tail_render(const struct art_schema_registry *reg, rd_kafka_m
 	return line;
 }
 
-/* Creates the consumer and assigns the partitions. Stores the partition
- * count of the topic in *pcnt. Returns NULL with the reason in errstr. */
+/* The group-less reader of o->topic at o->partition / o->offset. */
 static rd_kafka_t *art_tail_start(const struct art_tail_opts *o, int *pcnt, char *errstr,
                                   size_t errstr_size)
 {
-	rd_kafka_conf_t *conf;
-	rd_kafka_t *rk;
-	rd_kafka_topic_t *rkt = NULL;
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_partition_list_t *parts = NULL;
-	rd_kafka_resp_err_t err;
-	char group[64];
-	int md_timeout = o->timeout_ms > 0 && o->timeout_ms < 30000 ? (int)o->timeout_ms : 30000;
-
-	conf = art_kafka_conf_new(ART_KAFKA_CONSUMER, errstr, errstr_size);
-	if (!conf)
-		return NULL;
-	/* librdkafka refuses assign() without a group.id; this one is never
-	 * joined (no subscribe) and never committed to. */
-	snprintf(group, sizeof(group), "artery-tail-%ld", (long)getpid());
-	if (art_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
-	    art_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-	    art_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-	    art_kafka_conf_set(conf, "client.id", "artery-tail", errstr, errstr_size)) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_conf_set_log_cb(conf, art_tail_rdlog);
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	conf = NULL; /* owned by rk */
-	rd_kafka_poll_set_consumer(rk);
-	rkt = rd_kafka_topic_new(rk, o->topic, NULL);
-	if (!rkt) {
-		snprintf(errstr, errstr_size, "%s: %s", o->topic,
-		         rd_kafka_err2str(rd_kafka_last_error()));
-		goto fail;
-	}
-	err = rd_kafka_metadata(rk, 0, rkt, &md, md_timeout);
-	if (err) {
-		snprintf(errstr, errstr_size, "metadata for %s: %s", o->topic,
-		         rd_kafka_err2str(err));
-		goto fail;
-	}
-	if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-		snprintf(errstr, errstr_size, "topic %s: %s", o->topic,
-		         md->topic_cnt == 1 && md->topics[0].err
-		             ? rd_kafka_err2str(md->topics[0].err)
-		             : "no partitions");
-		goto fail;
-	}
-	*pcnt = md->topics[0].partition_cnt;
-	if (o->partition >= *pcnt) {
-		snprintf(errstr, errstr_size, "topic %s has no partition %d (it has %d)", o->topic,
-		         o->partition, *pcnt);
-		goto fail;
-	}
-	parts = rd_kafka_topic_partition_list_new(*pcnt);
-	for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-		int32_t p = md->topics[0].partitions[i].id;
-
-		if (o->partition >= 0 && p != o->partition)
-			continue;
-		rd_kafka_topic_partition_list_add(parts, o->topic, p)->offset = o->offset;
-	}
-	err = rd_kafka_assign(rk, parts);
-	if (err) {
-		snprintf(errstr, errstr_size, "assign %s: %s", o->topic, rd_kafka_err2str(err));
-		goto fail;
-	}
-	rd_kafka_topic_partition_list_destroy(parts);
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return rk;
-fail:
-	if (parts)
-		rd_kafka_topic_partition_list_destroy(parts);
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
-	return NULL;
+	return art_topic_reader_open(o->topic, o->partition, o->offset, "artery-tail",
+	                             (int)ART_MIN(o->timeout_ms, 30000), pcnt, errstr, errstr_size);
 }
 
 /* Writes one JSON line. Returns 0, or -1 when stdout is gone. */
