@@ -296,15 +296,16 @@ Test(mllp_in, unmappable_follows_the_listener_policy)
 	static const char nopid[] = "MSH|^~\\&|REG|NORTHWING|ARTERY|HOSP|20261122083000||ADT^A04|U1|P|2.5.1\r"
 				    "EVN|A04|20261122083000\r";
 	char code[3], *ack = NULL;
-	int q = art_test_mllp_connect(tp->port_adt, 5000);
-	int r = art_test_mllp_connect(tp->port_strict, 5000);
+	int q = art_test_mllp_connect(tp->port_adt, 5000), r;
 
 	/* quarantine: accepted, kept raw, reason dead-lettered */
 	cr_assert_eq(art_test_mllp_roundtrip(q, nopid, strlen(nopid), code, NULL, 15000), 0);
 	cr_assert_str_eq(code, "AA");
 	cr_assert_eq(topic_count("raw.hl7v2"), 1);
 	cr_assert_eq(topic_count("dlq.mllp-in"), 1);
-	/* reject: AE, dead letter only */
+	/* reject: AE, dead letter only (connected now: the strict listener
+	 * closes idle connections) */
+	r = art_test_mllp_connect(tp->port_strict, 5000);
 	cr_assert_eq(art_test_mllp_roundtrip(r, nopid, strlen(nopid), code, &ack, 15000), 0);
 	cr_assert_str_eq(code, "AE", "ACK: %s", ack);
 	cr_assert_eq(topic_count("raw.hl7v2"), 1);
@@ -333,19 +334,27 @@ Test(mllp_in, broker_down_gives_AE_never_AA_then_recovers)
 	char code[3], *ack = NULL, *m1 = adt("K1", "A08", NULL), *m2 = adt("K2", "A08", NULL);
 	int fd = art_test_mllp_connect(tp->port_strict, 5000);
 
-	/* Warm up the producer's connection first. */
+	/* Warm up the producer's connection first. The strict listener closes
+	 * idle connections after 1.5 s, so each step connects afresh, as a
+	 * sender that resends would. */
 	cr_assert_eq(art_test_mllp_roundtrip(fd, m1, strlen(m1), code, NULL, 15000), 0);
 	cr_assert_str_eq(code, "AA");
+	close(fd);
 	cr_assert_eq(art_test_broker_set_down(tp->kb, 1), 0);
+	fd = art_test_mllp_connect(tp->port_strict, 5000);
 	cr_assert_eq(art_test_mllp_roundtrip(fd, m2, strlen(m2), code, &ack, 20000), 0);
 	cr_assert_str_eq(code, "AE", "while Kafka is down: %s", ack);
 	cr_assert(strstr(ack, "not stored") != NULL, "ACK: %s", ack);
 	free(ack);
 	ack = NULL;
+	close(fd);
 	cr_assert_eq(art_test_broker_set_down(tp->kb, 0), 0);
-	/* After recovery the resend is accepted (allow the client to reconnect). */
+	/* After recovery the resend is accepted (the producer may need a few
+	 * seconds to reconnect; until then AE, never AA-then-lost). */
 	for (int i = 0; i < 20; i++) {
+		fd = art_test_mllp_connect(tp->port_strict, 5000);
 		cr_assert_eq(art_test_mllp_roundtrip(fd, m2, strlen(m2), code, NULL, 20000), 0);
+		close(fd);
 		if (!strcmp(code, "AA"))
 			break;
 		cr_assert_str_eq(code, "AE");
@@ -354,7 +363,6 @@ Test(mllp_in, broker_down_gives_AE_never_AA_then_recovers)
 	cr_assert_str_eq(code, "AA");
 	free(m1);
 	free(m2);
-	close(fd);
 }
 
 Test(mllp_in, sigterm_answers_what_is_in_flight_and_exits_0)
