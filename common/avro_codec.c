@@ -2,8 +2,12 @@
  * avro_codec.c — building Avro values by field path or from JSON, encoding
  * them in the Confluent wire format, and decoding wire-format bytes.
  *
- * Encoding uses Avro C's generic values (avro_value_sizeof + one exact
- * allocation + avro_value_write). Decoding to JSON does not use Avro C's
+ * A struct art_avro_value is an arena-backed Avro C value (avro_fast.c):
+ * its own avro_value_iface_t per schema node, so the path setters and the
+ * avro_value_t handles work as on generic values, and a direct binary
+ * writer that yields the bytes avro_value_write() would. Other avro values
+ * given to art_avro_encode() go through Avro C (avro_value_sizeof + one
+ * exact allocation + avro_value_write). Decoding to JSON does not use Avro C's
  * reader: a small schema-directed reader walks the body with every length
  * and count checked against the bytes left, so a garbage record costs at
  * most its own size (Avro C would allocate whatever a corrupt length says).
@@ -13,6 +17,7 @@
 #include "avro_codec.h"
 
 #include "art.h"
+#include "avro_fast.h"
 
 #include <errno.h>
 #include <math.h>
@@ -90,26 +95,27 @@ struct art_avro_value *art_avro_value_new(const struct art_schema *schema)
 	if (!av)
 		return NULL;
 	av->schema = schema;
-	if (avro_generic_value_new(schema->iface, &av->root)) {
+	/* arena-backed values (avro_fast.c): empty as documented, optional
+	 * fields null */
+	if (!art_fv_new(schema->avro, &av->root)) {
 		free(av);
 		return NULL;
 	}
-	art_avro_fill_defaults(&av->root);
 	return av;
 }
 
 void art_avro_value_reset(struct art_avro_value *av)
 {
-	avro_value_reset(&av->root);
-	art_avro_fill_defaults(&av->root);
 	av->err[0] = '\0';
+	if (art_fv_reset(art_fv_store(&av->root), &av->root))
+		snprintf(av->err, sizeof(av->err), "reset: %s", avro_strerror());
 }
 
 void art_avro_value_destroy(struct art_avro_value *av)
 {
 	if (!av)
 		return;
-	avro_value_decref(&av->root);
+	art_fv_destroy(art_fv_store(&av->root));
 	if (av->writer)
 		avro_writer_free(av->writer);
 	free(av->wbuf);
@@ -154,7 +160,8 @@ static int art_avro_enter(avro_value_t *v, avro_type_t t)
 	} else {
 		if (avro_value_set_branch(v, want, &branch))
 			return -1;
-		if (t == AVRO_RECORD)
+		/* a new arena-backed record starts with its optional fields null */
+		if (t == AVRO_RECORD && !art_fv_is(&branch))
 			art_avro_fill_defaults(&branch);
 	}
 	*v = branch;
@@ -421,9 +428,12 @@ int art_avro_append(struct art_avro_value *av, avro_value_t *at, const char *pat
 		return -1;
 	if (avro_value_append(&v, &e, NULL))
 		return art_avro_fail(av, "%s: %s", path, avro_strerror());
-	/* A recycled element (after a reset) may hold an old record: empty it. */
-	avro_value_reset(&e);
-	art_avro_fill_defaults(&e);
+	/* A recycled generic element (after a reset) may hold an old record:
+	 * empty it. Arena-backed elements are always new. */
+	if (!art_fv_is(&e)) {
+		avro_value_reset(&e);
+		art_avro_fill_defaults(&e);
+	}
 	*elem = e;
 	return 0;
 }
@@ -856,6 +866,35 @@ static void art_avro_put_header(unsigned char *buf, int32_t schema_id)
 	buf[4] = (unsigned char)schema_id;
 }
 
+/* Writes arena-backed value v in the wire format into a new malloc'd
+ * buffer of exactly the encoded size. */
+static int art_avro_encode_fast(avro_value_t *value, int32_t schema_id, void **bufp, size_t *lenp,
+                                char *errstr, size_t errstr_size)
+{
+	unsigned char *buf = NULL;
+	size_t cap = 0, len = ART_AVRO_HEADER_SIZE;
+	void *out;
+	int rc;
+
+	buf = malloc(4096);
+	if (!buf) {
+		snprintf(errstr, errstr_size, "avro encode: out of memory");
+		return -1;
+	}
+	cap = 4096;
+	rc = art_fv_write(value, &buf, &cap, &len, ART_AVRO_MAX_ENCODED);
+	if (rc) {
+		snprintf(errstr, errstr_size, "avro encode: %s", avro_strerror());
+		free(buf);
+		return -1;
+	}
+	art_avro_put_header(buf, schema_id);
+	out = realloc(buf, len);
+	*bufp = out ? out : buf;
+	*lenp = len;
+	return 0;
+}
+
 int art_avro_encode(avro_value_t *value, int32_t schema_id, void **bufp, size_t *lenp, char *errstr,
                     size_t errstr_size)
 {
@@ -863,6 +902,8 @@ int art_avro_encode(avro_value_t *value, int32_t schema_id, void **bufp, size_t 
 	unsigned char *buf;
 	size_t size;
 
+	if (art_fv_is(value))
+		return art_avro_encode_fast(value, schema_id, bufp, lenp, errstr, errstr_size);
 	if (avro_value_sizeof(value, &size)) {
 		snprintf(errstr, errstr_size, "avro encode: %s", avro_strerror());
 		return -1;
@@ -890,7 +931,8 @@ int art_avro_encode(avro_value_t *value, int32_t schema_id, void **bufp, size_t 
 int art_avro_value_encode(struct art_avro_value *av, void **bufp, size_t *lenp, char *errstr,
                           size_t errstr_size)
 {
-	size_t len;
+	unsigned char *wbuf = (unsigned char *)av->wbuf;
+	size_t len = ART_AVRO_HEADER_SIZE;
 	void *out;
 	int rc;
 
@@ -898,45 +940,28 @@ int art_avro_value_encode(struct art_avro_value *av, void **bufp, size_t *lenp, 
 		snprintf(errstr, errstr_size, "%s: %s", av->schema->subject, av->err);
 		return -1;
 	}
-	/* One pass into the reused scratch buffer (doubling it when Avro C
-	 * reports it full), then one exact copy for the caller: cheaper than
-	 * avro_value_sizeof() + a second traversal. */
-	for (;;) {
-		if (!av->wbuf) {
-			av->wbuf = malloc(4096);
-			if (!av->wbuf)
-				goto oom;
-			av->wcap = 4096;
-		}
-		if (!av->writer) {
-			av->writer = avro_writer_memory(av->wbuf + ART_AVRO_HEADER_SIZE,
-			                                (int64_t)(av->wcap - ART_AVRO_HEADER_SIZE));
-			if (!av->writer)
-				goto oom;
-		} else {
-			avro_writer_memory_set_dest(av->writer, av->wbuf + ART_AVRO_HEADER_SIZE,
-			                            (int64_t)(av->wcap - ART_AVRO_HEADER_SIZE));
-		}
-		rc = avro_value_write(av->writer, &av->root);
-		if (rc == 0)
-			break;
-		if (rc != ENOSPC) {
-			snprintf(errstr, errstr_size, "%s: avro encode: %s", av->schema->subject,
-			         avro_strerror());
-			return -1;
-		}
-		if (av->wcap >= ART_AVRO_MAX_ENCODED) {
-			snprintf(errstr, errstr_size, "%s: encoded value exceeds %d bytes",
-			         av->schema->subject, ART_AVRO_MAX_ENCODED);
-			return -1;
-		}
-		free(av->wbuf);
-		av->wbuf = malloc(av->wcap * 2);
-		if (!av->wbuf)
+	/* One pass into the reused scratch buffer (grown as needed), then one
+	 * exact copy for the caller. */
+	if (av->wcap < ART_AVRO_HEADER_SIZE) {
+		free(wbuf);
+		wbuf = malloc(4096);
+		av->wcap = wbuf ? 4096 : 0;
+		av->wbuf = (char *)wbuf;
+		if (!wbuf)
 			goto oom;
-		av->wcap *= 2;
 	}
-	len = ART_AVRO_HEADER_SIZE + (size_t)avro_writer_tell(av->writer);
+	rc = art_fv_write(&av->root, &wbuf, &av->wcap, &len, ART_AVRO_MAX_ENCODED);
+	av->wbuf = (char *)wbuf;
+	if (rc == ENOSPC) {
+		snprintf(errstr, errstr_size, "%s: encoded value exceeds %d bytes",
+		         av->schema->subject, ART_AVRO_MAX_ENCODED);
+		return -1;
+	}
+	if (rc) {
+		snprintf(errstr, errstr_size, "%s: avro encode: %s", av->schema->subject,
+		         avro_strerror());
+		return -1;
+	}
 	out = malloc(len);
 	if (!out)
 		goto oom;
@@ -946,7 +971,6 @@ int art_avro_value_encode(struct art_avro_value *av, void **bufp, size_t *lenp, 
 	*lenp = len;
 	return 0;
 oom:
-	av->wcap = 0;
 	snprintf(errstr, errstr_size, "%s: avro encode: out of memory", av->schema->subject);
 	return -1;
 }

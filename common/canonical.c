@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "art.h"
+#include "avro_fast.h"
 
 /* ---- the table ------------------------------------------------------------ */
 
@@ -683,55 +684,16 @@ static int art_canon_put_fail(struct art_avro_value *av, const char *name, const
 	return -1;
 }
 
-/* Sets every optional field of record rec to null, recursively into
- * required records (a fresh record branch or array element has its
- * unions without any branch, which Avro C refuses to encode). */
-static void art_canon_put_nulls(avro_value_t *rec)
-{
-	size_t n = 0;
-
-	avro_value_get_size(rec, &n);
-	for (size_t i = 0; i < n; i++) {
-		avro_value_t child, branch;
-
-		if (avro_value_get_by_index(rec, i, &child, NULL))
-			continue;
-		switch (avro_value_get_type(&child)) {
-		case AVRO_UNION:
-			avro_value_set_branch(&child, 0, &branch);
-			break;
-		case AVRO_RECORD:
-			art_canon_put_nulls(&child);
-			break;
-		default:
-			break;
-		}
-	}
-}
-
 /* The field `name` of at (root when NULL), entered: an optional field is
  * switched to its value branch (a record branch selected anew starts with
- * its optional fields null). */
+ * its optional fields null: the values are arena-backed, avro_fast.h).
+ * Field names are string literals or static tables everywhere in the
+ * mappers: art_fv_enter() caches them by address. */
 static int art_canon_put_get(struct art_avro_value *av, avro_value_t *at, const char *name,
 			     avro_value_t *out)
 {
-	avro_value_t f;
-	int disc = -1;
-
-	if (avro_value_get_by_name(at ? at : &av->root, name, &f, NULL))
-		return art_canon_put_fail(av, name, "no such field");
-	if (avro_value_get_type(&f) != AVRO_UNION) {
-		*out = f;
-		return 0;
-	}
-	avro_value_get_discriminant(&f, &disc);
-	if (disc == 1)
-		return avro_value_get_current_branch(&f, out) ? art_canon_put_fail(av, name, avro_strerror())
-							      : 0;
-	if (avro_value_set_branch(&f, 1, out))
+	if (art_fv_enter(at ? at : &av->root, name, out))
 		return art_canon_put_fail(av, name, avro_strerror());
-	if (avro_value_get_type(out) == AVRO_RECORD)
-		art_canon_put_nulls(out);
 	return 0;
 }
 
@@ -743,8 +705,7 @@ int art_canon_put_str(struct art_avro_value *av, avro_value_t *at, const char *n
 	assert(s[len] == '\0');
 	if (art_canon_put_get(av, at, name, &v))
 		return -1;
-	/* Avro C's length counts the terminating NUL */
-	if (avro_value_set_string_len(&v, s, len + 1))
+	if (art_fv_set_str(&v, s, len))
 		return art_canon_put_fail(av, name, avro_strerror());
 	return 0;
 }
@@ -817,10 +778,9 @@ int art_canon_put_append(struct art_avro_value *av, avro_value_t *at, const char
 		return -1;
 	if (avro_value_get_type(&arr) != AVRO_ARRAY)
 		return art_canon_put_fail(av, name, "not an array");
+	/* a new element: a record starts with its optional fields null */
 	if (avro_value_append(&arr, elem, NULL))
 		return art_canon_put_fail(av, name, avro_strerror());
-	if (avro_value_get_type(elem) == AVRO_RECORD)
-		art_canon_put_nulls(elem);
 	return 0;
 }
 
@@ -832,7 +792,7 @@ int art_canon_put_item(struct art_avro_value *av, avro_value_t *at, const char *
 	assert(s[len] == '\0');
 	if (art_canon_put_append(av, at, name, &elem))
 		return -1;
-	if (avro_value_set_string_len(&elem, s, len + 1))
+	if (art_fv_set_str(&elem, s, len))
 		return art_canon_put_fail(av, name, avro_strerror());
 	return 0;
 }
@@ -889,20 +849,146 @@ enum art_canon_status art_canon_fail(struct art_canon_job *job, enum art_canon_s
 	return st;
 }
 
+/* The end of the piece starting at p (the next delim, or e). */
+static inline const char *art_canon_piece_end(const char *p, const char *e, char delim)
+{
+	if (e - p > 32) {
+		const char *q = memchr(p, delim, (size_t)(e - p));
+
+		return q ? q : e;
+	}
+	while (p < e && *p != delim)
+		p++;
+	return p;
+}
+
+/* Piece n (1-based) of in separated by delim, as art_hl7_span_piece(); when
+ * piece k (1 <= k <= n) is known to start at pk, the scan starts there. */
+static int art_canon_piece(const struct art_hl7_span *in, char delim, size_t n, size_t k,
+			   const char *pk, struct art_hl7_span *out)
+{
+	const char *p = in->p, *e = in->p + in->len;
+
+	if (n == 0)
+		return 0;
+	if (delim == 0) {
+		if (n != 1)
+			return 0;
+		*out = *in;
+		return 1;
+	}
+	if (k >= 1 && k <= n && pk) {
+		p = pk;
+		n -= k - 1;
+	}
+	for (; n > 1; n--) {
+		p = art_canon_piece_end(p, e, delim);
+		if (p >= e)
+			return 0;
+		p++;
+	}
+	out->p = p;
+	out->len = (size_t)(art_canon_piece_end(p, e, delim) - p);
+	return 1;
+}
+
+/* art_hl7_at() for the mapper: the same answer, but a read of the field,
+ * repetition or a later component of the previous read resumes where that
+ * one was instead of scanning the segment again (the mappers read a
+ * field's components in order). */
+static int art_canon_at(struct art_canon_job *job, size_t seg, size_t field, size_t rep,
+			size_t comp, size_t sub, struct art_hl7_span *out)
+{
+	const struct art_hl7_delims *d = &job->hdr->delims;
+	struct art_canon_mapper *m = job->m;
+	struct art_hl7_span c;
+
+	if (m->cur.msg != job->msg || m->cur.seg != seg || m->cur.field != field) {
+		const char *id = art_hl7_seg_id(job->msg, seg);
+
+		m->cur.msg = job->msg;
+		m->cur.seg = seg;
+		m->cur.field = field;
+		m->cur.rep = 0;
+		m->cur.comp = 0;
+		m->cur.have_f = art_hl7_field(job->msg, seg, field, &m->cur.f);
+		m->cur.msh12 = field <= 2 && id && memcmp(id, "MSH", 3) == 0;
+	}
+	if (!m->cur.have_f)
+		return 0;
+	if (m->cur.msh12) {
+		if (rep > 1 || comp > 1 || sub > 1)
+			return 0;
+		*out = m->cur.f;
+		return 1;
+	}
+	if (rep == 0 && comp == 0 && sub == 0) {
+		*out = m->cur.f;
+		return 1;
+	}
+	if (rep == 0)
+		rep = 1;
+	if (m->cur.rep != rep) {
+		struct art_hl7_span r;
+
+		if (!art_canon_piece(&m->cur.f, d->rep, rep, m->cur.rep,
+				     m->cur.rep ? m->cur.r.p : NULL, &r))
+			return 0;
+		m->cur.rep = rep;
+		m->cur.r = r;
+		m->cur.comp = 0;
+	}
+	if (comp == 0 && sub == 0) {
+		*out = m->cur.r;
+		return 1;
+	}
+	if (comp == 0)
+		comp = 1;
+	if (!art_canon_piece(&m->cur.r, d->comp, comp, m->cur.comp, m->cur.comp ? m->cur.cp : NULL,
+			     &c))
+		return 0;
+	m->cur.comp = comp;
+	m->cur.cp = c.p;
+	if (sub == 0) {
+		*out = c;
+		return 1;
+	}
+	return art_canon_piece(&c, d->sub, sub, 0, NULL, out);
+}
+
 /* Decodes seg/field/rep/comp/sub into b (appending); trims b from `from`
  * on when trim is set. */
 static enum art_hl7_val art_canon_decode(struct art_canon_job *job, size_t seg, size_t field,
 					 size_t rep, size_t comp, size_t sub, struct art_buf *b,
 					 int trim)
 {
+	const struct art_hl7_delims *d = &job->hdr->delims;
 	struct art_hl7_span sp;
 	char err[160];
 	size_t from = b->len;
 
-	if (!art_hl7_at(job->msg, seg, field, rep, comp, sub, &sp) || sp.len == 0)
+	if (!art_canon_at(job, seg, field, rep, comp, sub, &sp) || sp.len == 0)
 		return ART_HL7_ABSENT;
 	if (art_canon_span_is_null(&sp))
 		return ART_HL7_NULL;
+	/* Nothing to decode (no escape, no truncation mark, a charset that is
+	 * copied as is): the raw bytes, trimmed before they are copied. */
+	if ((!d->esc || !memchr(sp.p, d->esc, sp.len)) && (!d->trunc || sp.p[sp.len - 1] != d->trunc) &&
+	    job->hdr->charset != ART_HL7_CS_LATIN1 && job->hdr->charset != ART_HL7_CS_LATIN9) {
+		const char *p = sp.p, *e = sp.p + sp.len;
+
+		if (trim) {
+			while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			while (p < e && (*p == ' ' || *p == '\t'))
+				p++;
+		}
+		if (art_buf_append(b, p, (size_t)(e - p)) == 0)
+			return b->len > from ? ART_HL7_VALUE : ART_HL7_ABSENT;
+		b->len = from; /* too large: art_hl7_decode() says so below */
+		if (b->p)
+			b->p[from] = '\0';
+	}
 	if (art_hl7_decode(job->msg, &sp, b, NULL, err, sizeof(err))) {
 		art_canon_fail(job, ART_CANON_UNMAPPABLE, "%s-%zu: %s", art_hl7_seg_id(job->msg, seg),
 			       field, err);
@@ -950,12 +1036,16 @@ int art_canon_is_null(struct art_canon_job *job, size_t seg, size_t field)
 {
 	struct art_hl7_span sp;
 
-	return art_hl7_at(job->msg, seg, field, 0, 0, 0, &sp) && art_canon_span_is_null(&sp);
+	return art_canon_at(job, seg, field, 0, 0, 0, &sp) && art_canon_span_is_null(&sp);
 }
 
 size_t art_canon_reps(struct art_canon_job *job, size_t seg, size_t field)
 {
-	return art_canon_count_reps(job->msg, seg, field);
+	struct art_hl7_span sp;
+
+	if (!art_canon_at(job, seg, field, 0, 0, 0, &sp) || sp.len == 0)
+		return 0;
+	return art_hl7_span_count(&sp, job->hdr->delims.rep);
 }
 
 enum art_hl7_val art_canon_set_str(struct art_canon_job *job, struct art_avro_value *av,
@@ -971,38 +1061,6 @@ enum art_hl7_val art_canon_set_str(struct art_canon_job *job, struct art_avro_va
 	return v;
 }
 
-/* Decodes piece comp (subcomponent 1) of the raw repetition rep into the
- * mapper's scratch buffer, trimmed; as art_canon_val() but without walking
- * the segment again for every component. */
-static enum art_hl7_val art_canon_val_in(struct art_canon_job *job, const struct art_hl7_span *rep,
-					 size_t seg, size_t field, size_t comp, const char **p,
-					 size_t *len)
-{
-	struct art_hl7_span c, sub;
-	struct art_buf *b = &job->m->tmp;
-	char err[160];
-
-	*p = "";
-	*len = 0;
-	if (!art_hl7_span_piece(rep, job->hdr->delims.comp, comp, &c) ||
-	    !art_hl7_span_piece(&c, job->hdr->delims.sub, 1, &sub) || sub.len == 0)
-		return ART_HL7_ABSENT;
-	if (art_canon_span_is_null(&sub))
-		return ART_HL7_NULL;
-	art_buf_reset(b);
-	if (art_hl7_decode(job->msg, &sub, b, NULL, err, sizeof(err))) {
-		art_canon_fail(job, ART_CANON_UNMAPPABLE, "%s-%zu: %s", art_hl7_seg_id(job->msg, seg),
-			       field, err);
-		return ART_HL7_ERROR;
-	}
-	art_canon_trim(b);
-	if (b->len == 0)
-		return ART_HL7_ABSENT;
-	*p = b->p;
-	*len = b->len;
-	return ART_HL7_VALUE;
-}
-
 int art_canon_set_coding(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
 			 const char *path, size_t seg, size_t field, size_t rep, size_t comp)
 {
@@ -1013,12 +1071,12 @@ int art_canon_set_coding(struct art_canon_job *job, struct art_avro_value *av, a
 	avro_value_t coding;
 	int have = 0;
 
-	if (!art_hl7_at(job->msg, seg, field, rep, 0, 0, &r) || r.len == 0 ||
+	if (!art_canon_at(job, seg, field, rep, 0, 0, &r) || r.len == 0 ||
 	    art_canon_span_is_null(&r))
 		return 0;
 	for (size_t base = comp; base <= comp + 3 && !have; base += 3) {
 		for (size_t k = 0; k < 3; k++) {
-			if (art_canon_val_in(job, &r, seg, field, base + k, &p, &len) !=
+			if (art_canon_val(job, seg, field, rep, base + k, 1, &p, &len) !=
 			    ART_HL7_VALUE)
 				continue;
 			if (!have) {
@@ -1134,14 +1192,25 @@ static size_t art_canon_patient_ref(struct art_canon_job *job, struct art_avro_v
 		char iso[16];
 
 		if (art_canon_parse_time(p, len, &t) == 0) {
-			if (t.precision == ART_CANON_PREC_YEAR)
-				snprintf(iso, sizeof(iso), "%04d", t.year);
-			else if (t.precision == ART_CANON_PREC_MONTH)
-				snprintf(iso, sizeof(iso), "%04d-%02d", t.year, t.month);
-			else
-				snprintf(iso, sizeof(iso), "%04d-%02d-%02d", t.year, t.month,
-					 t.day);
-			art_canon_put_cstr(av, &pref, "birth_date", iso);
+			/* YYYY[-MM[-DD]] (the year is 1..9999: four digits) */
+			size_t k = 0;
+
+			iso[k++] = (char)('0' + t.year / 1000 % 10);
+			iso[k++] = (char)('0' + t.year / 100 % 10);
+			iso[k++] = (char)('0' + t.year / 10 % 10);
+			iso[k++] = (char)('0' + t.year % 10);
+			if (t.precision != ART_CANON_PREC_YEAR) {
+				iso[k++] = '-';
+				iso[k++] = (char)('0' + t.month / 10);
+				iso[k++] = (char)('0' + t.month % 10);
+			}
+			if (t.precision != ART_CANON_PREC_YEAR && t.precision != ART_CANON_PREC_MONTH) {
+				iso[k++] = '-';
+				iso[k++] = (char)('0' + t.day / 10);
+				iso[k++] = (char)('0' + t.day % 10);
+			}
+			iso[k] = '\0';
+			art_canon_put_str(av, &pref, "birth_date", iso, k);
 		}
 	}
 	art_canon_set_str(job, av, &pref, "sex", pid, 8, 1, 1, 1);
@@ -1293,6 +1362,7 @@ enum art_canon_status art_canon_map_with(struct art_canon_mapper *mapper,
 	enum art_canon_status st;
 
 	memset(out, 0, sizeof(*out));
+	memset(&mapper->cur, 0, sizeof(mapper->cur));
 	if (errstr_size)
 		errstr[0] = '\0';
 	if (art_canon_keys_buf(msg, out, mapper, &mapper->tmp, &mapper->key, errstr, errstr_size))
@@ -1418,15 +1488,7 @@ int art_canon_set_int(struct art_canon_job *job, struct art_avro_value *av, avro
 /* Whether optional field `name` of record rec holds a value. */
 static int art_canon_has(avro_value_t *rec, const char *name)
 {
-	avro_value_t f;
-	int disc = 0;
-
-	if (avro_value_get_by_name(rec, name, &f, NULL))
-		return 0;
-	if (avro_value_get_type(&f) != AVRO_UNION)
-		return 1;
-	avro_value_get_discriminant(&f, &disc);
-	return disc == 1;
+	return art_fv_has(rec, name);
 }
 
 int art_canon_set_coding_in(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
@@ -1516,11 +1578,11 @@ static int art_canon_rep_with(struct art_canon_job *job, size_t seg, size_t fiel
 	const char *p;
 	size_t len;
 
-	if (!art_hl7_at(job->msg, seg, field, rep, 0, 0, r) || r->len == 0 ||
+	if (!art_canon_at(job, seg, field, rep, 0, 0, r) || r->len == 0 ||
 	    art_canon_span_is_null(r))
 		return 0;
 	for (size_t c = 1; c <= comps; c++) {
-		if (art_canon_val_in(job, r, seg, field, c, &p, &len) == ART_HL7_VALUE)
+		if (art_canon_val(job, seg, field, rep, c, 1, &p, &len) == ART_HL7_VALUE)
 			return 1;
 	}
 	return 0;
@@ -1545,15 +1607,15 @@ int art_canon_set_provider(struct art_canon_job *job, struct art_avro_value *av,
 	else if (art_canon_put_rec(av, at, path, &pr))
 		return 0;
 	for (size_t k = 0; k < ART_ARRAY_SIZE(parts); k++) {
-		if (art_canon_val_in(job, &r, seg, field, parts[k].comp, &p, &len) == ART_HL7_VALUE)
+		if (art_canon_val(job, seg, field, rep, parts[k].comp, 1, &p, &len) == ART_HL7_VALUE)
 			art_canon_put_str(av, &pr, parts[k].name, p, len);
 	}
 	for (size_t c = 3; c <= 4; c++) {
-		if (art_canon_val_in(job, &r, seg, field, c, &p, &len) == ART_HL7_VALUE)
+		if (art_canon_val(job, seg, field, rep, c, 1, &p, &len) == ART_HL7_VALUE)
 			art_canon_put_item(av, &pr, "given", p, len);
 	}
 	/* assigning authority: XCN.9.1 namespace id, else XCN.9.2 universal id */
-	if (art_canon_val_in(job, &r, seg, field, 9, &p, &len) == ART_HL7_VALUE)
+	if (art_canon_val(job, seg, field, rep, 9, 1, &p, &len) == ART_HL7_VALUE)
 		art_canon_put_str(av, &pr, "assigning_authority", p, len);
 	else
 		art_canon_set_str(job, av, &pr, "assigning_authority", seg, field, rep, 9, 2);
@@ -1597,11 +1659,11 @@ int art_canon_set_location(struct art_canon_job *job, struct art_avro_value *av,
 	if (art_canon_put_rec(av, at, path, &loc))
 		return 0;
 	for (size_t k = 0; k < ART_ARRAY_SIZE(parts); k++) {
-		if (art_canon_val_in(job, &r, seg, field, parts[k].comp, &p, &len) == ART_HL7_VALUE)
+		if (art_canon_val(job, seg, field, rep, parts[k].comp, 1, &p, &len) == ART_HL7_VALUE)
 			art_canon_put_str(av, &loc, parts[k].name, p, len);
 	}
 	/* facility: PL.4.1 namespace id, else PL.4.2 universal id */
-	if (art_canon_val_in(job, &r, seg, field, 4, &p, &len) == ART_HL7_VALUE)
+	if (art_canon_val(job, seg, field, rep, 4, 1, &p, &len) == ART_HL7_VALUE)
 		art_canon_put_str(av, &loc, "facility", p, len);
 	else
 		art_canon_set_str(job, av, &loc, "facility", seg, field, rep, 4, 2);
@@ -1655,8 +1717,12 @@ int art_canon_add_observation(struct art_canon_job *job, struct art_avro_value *
 	if (art_canon_put_append(av, at, path, obs))
 		return -1;
 	art_canon_set_int(job, av, obs, "set_id", seg, 1, 1, 1);
-	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE)
-		snprintf(vt, sizeof(vt), "%s", job->m->tmp.p);
+	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE) {
+		size_t n = strnlen(job->m->tmp.p, sizeof(vt) - 1);
+
+		memcpy(vt, job->m->tmp.p, n); /* at most 7 bytes, as before */
+		vt[n] = '\0';
+	}
 	art_canon_set_coding(job, av, obs, "code", seg, 3, 1, 1);
 	art_canon_set_str(job, av, obs, "sub_id", seg, 4, 1, 1, 1);
 	art_canon_obx_value(job, av, obs, seg, vt);

@@ -198,6 +198,19 @@ struct art_canon_mapper {
 	struct art_buf key;                                /* the partition key being built */
 	EVP_MD *sha256;                                    /* fetched once: a per-call fetch costs more than the hash */
 	EVP_MD_CTX *mdctx;
+	/* where the last HL7 read was (canonical.c, art_canon_at): the next
+	 * read of the same field resumes from there instead of rescanning;
+	 * cleared for every message */
+	struct {
+		const struct art_hl7_msg *msg; /* NULL: nothing cached */
+		size_t seg, field;
+		int have_f, msh12;             /* field present; MSH-1/MSH-2 (never split) */
+		struct art_hl7_span f;         /* the field */
+		size_t rep;                    /* 0, or the repetition in r */
+		struct art_hl7_span r;
+		size_t comp;                   /* 0, or the component starting at cp */
+		const char *cp;
+	} cur;
 };
 
 struct art_canon_job;

@@ -198,8 +198,12 @@ static void art_canon_obx(struct art_canon_job *job, struct art_avro_value *av,
 		if (art_parse_int(tmp, 0, INT32_MAX, &setid) == 0)
 			art_canon_put_int(av, obs, "set_id", (int32_t)setid);
 	}
-	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE)
-		snprintf(vt, sizeof(vt), "%s", job->m->tmp.p);
+	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE) {
+		size_t n = strnlen(job->m->tmp.p, sizeof(vt) - 1);
+
+		memcpy(vt, job->m->tmp.p, n); /* at most 7 bytes, as before */
+		vt[n] = '\0';
+	}
 	art_canon_set_coding(job, av, obs, "code", seg, 3, 1, 1);
 	art_canon_set_str(job, av, obs, "sub_id", seg, 4, 1, 1, 1);
 	art_canon_obx_value(job, av, obs, seg, vt);
