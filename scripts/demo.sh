@@ -6,7 +6,9 @@
 #   2. artery-mllp-in        MLLP listener on 127.0.0.1:$DEMO_PORT
 #   3. artery send           sends every example, waits for every ACK
 #   4. artery tail           shows what landed: raw bytes, canonical events
-#   5. everything stops with SIGTERM, as in production
+#   5. artery-ehr-out        fans the events out as FHIR R4 resources (NDJSON
+#                            outbox, one file per resource type)
+#   6. everything stops with SIGTERM, as in production
 #
 # Runs from a scratch directory (.artery/demo) so nothing in the checkout
 # changes; DEMO_PORT / DEMO_ADMIN_PORT pick other ports if 2575/9301 are taken.
@@ -16,6 +18,7 @@ ROOT=$(pwd)
 BIN=${BUILD:-build}
 DEMO_PORT=${DEMO_PORT:-2575}
 DEMO_ADMIN_PORT=${DEMO_ADMIN_PORT:-9301}
+DEMO_EHR_ADMIN_PORT=${DEMO_EHR_ADMIN_PORT:-9311}
 WORK=$ROOT/.artery/demo
 PY=/usr/bin/python3
 
@@ -23,7 +26,9 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 BROKER_PID=""
 MLLP_PID=""
+EHR_PID=""
 cleanup() {
+	[ -n "$EHR_PID" ] && kill -TERM "$EHR_PID" 2>/dev/null && wait "$EHR_PID" 2>/dev/null || true
 	[ -n "$MLLP_PID" ] && kill -TERM "$MLLP_PID" 2>/dev/null && wait "$MLLP_PID" 2>/dev/null || true
 	[ -n "$BROKER_PID" ] && kill -TERM "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
 }
@@ -33,6 +38,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # The shipped topology, with the demo's ports.
 sed -e "s/port: 2575/port: $DEMO_PORT/" -e "s/admin_port: 9301/admin_port: $DEMO_ADMIN_PORT/" \
+	-e "s|\.artery/fhir-outbox|.artery/demo/fhir-outbox|" \
+	-e "s|\.artery/ehr-out.ledger.db|.artery/demo/ehr-out.ledger.db|" \
+	-e "s|^processes:\$|processes:\n  ehr-out:\n    admin_port: $DEMO_EHR_ADMIN_PORT|" \
 	topology/topology.yaml > "$WORK/topology.yaml"
 
 say "1. artery broker: embedded Kafka with the topics of topology.yaml"
@@ -60,12 +68,30 @@ printf 'MSH|^^^^|BADAPP|NWGH|ARTERY|NWGH|20261122101500||ADT^A08|BAD-0001|P|2.5.
 "$BIN/artery" send --port "$DEMO_PORT" --verbose "$WORK/broken.hl7" || true
 
 say "4. what landed in Kafka"
-for t in raw.hl7v2 canonical.patient canonical.result dlq.mllp-in; do
+for t in raw.hl7v2 canonical.patient canonical.encounter canonical.result dlq.mllp-in; do
 	"$BIN/artery" tail --timeout-ms 5000 "$t" > "$WORK/$t.jsonl" 2>/dev/null || true
 done
 $PY scripts/demo_show.py "$WORK"
 
-say "5. metrics (curl http://127.0.0.1:$DEMO_ADMIN_PORT/metrics)"
+say "5. artery-ehr-out: the events fanned out as FHIR R4 resources (NDJSON outbox)"
+"$BIN/artery-ehr-out" --topology "$WORK/topology.yaml" 2> "$WORK/ehr-out.log" &
+EHR_PID=$!
+# Wait until the outbox stops growing (every event delivered).
+last=-1
+for _ in $(seq 1 100); do
+	n=$(cat "$WORK"/fhir-outbox/*.ndjson 2>/dev/null | wc -l)
+	[ "$n" -gt 0 ] && [ "$n" = "$last" ] && break
+	last=$n
+	sleep 0.3
+done
+for f in "$WORK"/fhir-outbox/*.ndjson; do
+	printf '  %-28s %3d resource(s)\n' "$(basename "$f")" "$(wc -l < "$f")"
+done
+printf '\nthe critical potassium result, as FHIR (Observation.ndjson):\n'
+grep -h '"2823-3"' "$WORK/fhir-outbox/Observation.ndjson" | head -1 | $PY -m json.tool | head -40
+kill -TERM "$EHR_PID"; wait "$EHR_PID" && echo "artery-ehr-out exited 0 (offsets committed, group left)"; EHR_PID=""
+
+say "6. metrics (curl http://127.0.0.1:$DEMO_ADMIN_PORT/metrics)"
 $PY - "$DEMO_ADMIN_PORT" <<'PYEOF'
 import sys, urllib.request
 body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
@@ -75,7 +101,7 @@ for line in body.splitlines():
         print("  " + line)
 PYEOF
 
-say "6. SIGTERM: mllp-in answers what is in flight, flushes, exits 0"
+say "7. SIGTERM: mllp-in answers what is in flight, flushes, exits 0"
 kill -TERM "$MLLP_PID"; wait "$MLLP_PID" && echo "artery-mllp-in exited 0"; MLLP_PID=""
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" && echo "artery broker exited 0"; BROKER_PID=""
 printf '\nEverything the demo wrote is under .artery/demo/ (topic dumps as JSON lines).\n'

@@ -30,7 +30,7 @@ def patient_label(p):
 
 
 def main(work):
-    for topic in ("raw.hl7v2", "canonical.patient", "canonical.result", "dlq.mllp-in"):
+    for topic in ("raw.hl7v2", "canonical.patient", "canonical.encounter", "canonical.result", "dlq.mllp-in"):
         recs = load(os.path.join(work, topic + ".jsonl"))
         print("\n%s: %d record(s)" % (topic, len(recs)))
         for r in recs:
