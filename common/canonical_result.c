@@ -77,107 +77,6 @@ static const char *art_canon_result_type(const struct art_canon_rstat *rs)
 	return "result.preliminary";
 }
 
-/* Parses an HL7 NM ([+-]digits[.digits], surrounding blanks allowed) into
- * *out. Returns 0, or -1 when s is not a number. */
-static int art_canon_parse_nm(const char *s, size_t len, double *out)
-{
-	char tmp[64];
-	size_t i = 0, digits = 0;
-	char *end;
-
-	while (len > 0 && (*s == ' ' || *s == '\t')) {
-		s++;
-		len--;
-	}
-	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		len--;
-	if (len == 0 || len >= sizeof(tmp))
-		return -1;
-	if (s[i] == '+' || s[i] == '-')
-		i++;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-		digits++;
-	if (i < len && s[i] == '.')
-		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-			digits++;
-	if (i != len || digits == 0)
-		return -1;
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	*out = strtod(tmp, &end);
-	if (*end != '\0' || !isfinite(*out))
-		return -1;
-	return 0;
-}
-
-/* Sets the double field `path` of obs from the value at seg/5/1/comp. */
-static void art_canon_set_nm(struct art_canon_job *job, struct art_avro_value *av,
-			     avro_value_t *obs, const char *path, size_t seg, size_t comp)
-{
-	const char *p;
-	size_t len;
-	double d;
-
-	if (art_canon_val(job, seg, 5, 1, comp, comp ? 1 : 0, &p, &len) == ART_HL7_VALUE &&
-	    art_canon_parse_nm(p, len, &d) == 0)
-		art_canon_put_double(av, obs, path, d);
-}
-
-/* OBX-5: value_text (every repetition) and the typed field of OBX-2. */
-static void art_canon_obx_value(struct art_canon_job *job, struct art_avro_value *av,
-				avro_value_t *obs, size_t seg, const char *vt)
-{
-	struct art_buf *b = &job->m->text;
-	int text = strcmp(vt, "TX") == 0 || strcmp(vt, "FT") == 0;
-	size_t n = art_canon_reps(job, seg, 5);
-	const char *p;
-	size_t len;
-
-	art_buf_reset(b);
-	for (size_t r = 1; r <= n; r++) {
-		/* empty repetitions keep their place ("a~~b", a blank TX line) */
-		if (r > 1 && art_buf_putc(b, text ? '\n' : '~'))
-			break;
-		art_canon_text(job, seg, 5, r, 0);
-	}
-	if (b->len > 0)
-		art_canon_put_str(av, obs, "value_text", b->p, b->len);
-
-	if (strcmp(vt, "NM") == 0) {
-		art_canon_set_nm(job, av, obs, "value_number", seg, 0);
-	} else if (strcmp(vt, "SN") == 0) {
-		art_canon_set_str(job, av, obs, "value_comparator", seg, 5, 1, 1, 1);
-		art_canon_set_nm(job, av, obs, "value_number", seg, 2);
-		art_canon_set_str(job, av, obs, "value_separator", seg, 5, 1, 3, 1);
-		art_canon_set_nm(job, av, obs, "value_number2", seg, 4);
-	} else if (strcmp(vt, "CWE") == 0 || strcmp(vt, "CE") == 0 || strcmp(vt, "CNE") == 0 ||
-		   strcmp(vt, "CF") == 0) {
-		art_canon_set_coding(job, av, obs, "value_coding", seg, 5, 1, 1);
-	} else if (strcmp(vt, "DT") == 0 || strcmp(vt, "DTM") == 0 || strcmp(vt, "TS") == 0) {
-		if (art_canon_val(job, seg, 5, 1, 1, 1, &p, &len) == ART_HL7_VALUE)
-			art_canon_set_time_text(job, av, obs, "value_time", p, len);
-	}
-}
-
-/* NTE-3 (every repetition, joined with newlines) appended to the string
- * array `path` of at. */
-static void art_canon_note(struct art_canon_job *job, struct art_avro_value *av, avro_value_t *at,
-			   size_t seg)
-{
-	struct art_buf *b = &job->m->text;
-	size_t n = art_canon_reps(job, seg, 3);
-
-	art_buf_reset(b);
-	for (size_t r = 1; r <= n; r++) {
-		if (r > 1 && art_buf_putc(b, '\n'))
-			break;
-		art_canon_text(job, seg, 3, r, 0);
-	}
-	if (b->len == 0)
-		return;
-	art_canon_put_item(av, at, "notes", b->p, b->len);
-}
-
 /* One OBX appended to the report's observations; counts its status. */
 static void art_canon_obx(struct art_canon_job *job, struct art_avro_value *av,
 			  avro_value_t *report, size_t seg, avro_value_t *obs,
@@ -185,54 +84,27 @@ static void art_canon_obx(struct art_canon_job *job, struct art_avro_value *av,
 {
 	const char *p;
 	size_t len;
-	char vt[8] = "";
-	long long setid;
 
-	if (art_canon_put_append(av, report, "observations", obs))
+	if (art_canon_add_observation(job, av, report, "observations", seg, obs))
 		return;
-	if (art_canon_val(job, seg, 1, 1, 1, 1, &p, &len) == ART_HL7_VALUE && len < 12) {
-		char tmp[12];
-
-		memcpy(tmp, p, len);
-		tmp[len] = '\0';
-		if (art_parse_int(tmp, 0, INT32_MAX, &setid) == 0)
-			art_canon_put_int(av, obs, "set_id", (int32_t)setid);
-	}
-	if (art_canon_set_str(job, av, obs, "value_type", seg, 2, 1, 1, 1) == ART_HL7_VALUE) {
-		size_t n = strnlen(job->m->tmp.p, sizeof(vt) - 1);
-
-		memcpy(vt, job->m->tmp.p, n); /* at most 7 bytes, as before */
-		vt[n] = '\0';
-	}
-	art_canon_set_coding(job, av, obs, "code", seg, 3, 1, 1);
-	art_canon_set_str(job, av, obs, "sub_id", seg, 4, 1, 1, 1);
-	art_canon_obx_value(job, av, obs, seg, vt);
-	art_canon_set_coding(job, av, obs, "units", seg, 6, 1, 1);
-	if (art_canon_val(job, seg, 7, 1, 0, 0, &p, &len) == ART_HL7_VALUE)
-		art_canon_put_str(av, obs, "reference_range", p, len);
-	for (size_t r = 1, n = art_canon_reps(job, seg, 8); r <= n; r++) {
-		if (art_canon_val(job, seg, 8, r, 1, 1, &p, &len) == ART_HL7_VALUE)
-			art_canon_put_item(av, obs, "abnormal_flags", p, len);
-	}
 	os->obx++;
-	if (art_canon_set_str(job, av, obs, "status", seg, 11, 1, 1, 1) == ART_HL7_VALUE) {
-		switch (job->m->tmp.p[0]) {
-		case 'F':
-			os->final++;
-			break;
-		case 'X':
-			os->cancelled++;
-			break;
-		case 'C':
-		case 'W':
-		case 'D':
-			os->corrected++;
-			break;
-		default:
-			break;
-		}
+	if (art_canon_val(job, seg, 11, 1, 1, 1, &p, &len) != ART_HL7_VALUE || len == 0)
+		return;
+	switch (p[0]) {
+	case 'F':
+		os->final++;
+		break;
+	case 'X':
+		os->cancelled++;
+		break;
+	case 'C':
+	case 'W':
+	case 'D':
+		os->corrected++;
+		break;
+	default:
+		break;
 	}
-	art_canon_set_time(job, av, obs, "observed_at", seg, 14, 1);
 }
 
 /* One OBR appended to the reports (ORC-2/3 when OBR-2/3 are empty). */
@@ -278,9 +150,9 @@ static enum art_canon_status art_canon_result_group(struct art_canon_job *job, l
 
 		if (strcmp(id, "NTE") == 0) {
 			if (in == IN_OBR)
-				art_canon_note(job, av, &report, s);
+				art_canon_add_note(job, av, &report, s);
 			else if (in == IN_OBX)
-				art_canon_note(job, av, &obs, s);
+				art_canon_add_note(job, av, &obs, s);
 			continue;
 		}
 		in = IN_NONE;
