@@ -457,6 +457,55 @@ Test(ehr_out, fhir_retry_backoff_dead_letter, .timeout = 150)
 	fx_fini(&fx);
 }
 
+Test(ehr_out, fhir_oauth2_client_credentials, .timeout = 120)
+{
+	struct fixture fx;
+	struct art_test_http *h = art_test_http_start();
+	char target[768], extra[512];
+	struct art_proc *p;
+	size_t tokens = 0, bundles = 0;
+
+	cr_assert_not_null(h);
+	snprintf(extra, sizeof(extra),
+	         "      oauth2_token_url: http://127.0.0.1:%d/token\n"
+	         "      oauth2_client_id: artery-ehr\n"
+	         "      oauth2_client_secret_env: EHR_CLIENT_SECRET\n",
+	         art_test_http_port(h));
+	fhir_target(target, sizeof(target), art_test_http_port(h), extra);
+	fx_init(&fx, "canonical.result", 4, target);
+	/* The server only takes the token its /token endpoint issued for
+	 * these client credentials. */
+	art_test_http_oauth(h, "artery-ehr", "client-s3cret", "issued-token-42");
+	art_test_http_require_token(h, "issued-token-42");
+	{
+		const char *env[] = {"EHR_CLIENT_SECRET=client-s3cret", NULL};
+
+		produce_owned(&fx, hl7_msg("oru", "MRN7", "O1"), 0, NULL, NULL, NULL);
+		produce_owned(&fx, hl7_msg("oru", "MRN7", "O2"), 0, NULL, NULL, NULL);
+		p = start_ehr(&fx, env);
+		cr_assert_eq(art_test_http_wait_bundles(h, 2, WAIT_MS), 0);
+		stop_ehr(p);
+	}
+	for (size_t i = 0; i < art_test_http_count(h); i++) {
+		struct art_test_http_req rq;
+
+		cr_assert_eq(art_test_http_request(h, i, &rq), 0);
+		if (!strcmp(rq.path, "/token")) {
+			tokens++;
+			cr_assert_eq(rq.status, 200, "the token request was refused");
+		} else {
+			bundles++;
+			cr_assert_str_eq(rq.auth, "Bearer issued-token-42");
+			cr_assert_eq(rq.status, 200);
+		}
+		free(rq.body);
+	}
+	cr_assert_eq(bundles, 2);
+	cr_assert_eq(tokens, 1, "the token is cached until it expires (%zu requests)", tokens);
+	art_test_http_stop(h);
+	fx_fini(&fx);
+}
+
 Test(ehr_out, fhir_partition_pause_and_order, .timeout = 150)
 {
 	struct fixture fx;
