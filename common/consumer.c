@@ -339,6 +339,20 @@ static int art_consumer_decode(struct art_consumer *c, struct art_part *p, rd_ka
 	slot = art_consumer_reader(c, ws->subject, errstr, errstr_size);
 	if (!slot)
 		return -1;
+	/* Written with the reader's own version (the common case): the
+	 * projection is the identity and art_avro_project_read_json() would
+	 * render exactly art_avro_decode_json() of these bytes, after a
+	 * projection and a re-encoding that cost more than the decode itself.
+	 * A record the direct decode refuses goes through the projector, so
+	 * what is refused and why stays the projector's answer. */
+	if (ws == slot->reader &&
+	    art_avro_decode_json(c->reg, rkm->payload, rkm->len, &p->json, NULL, errstr,
+	                         errstr_size) == 0) {
+		p->writer = ws;
+		p->reader = slot->reader;
+		p->decoded = 1;
+		return 0;
+	}
 	if (art_avro_project_read_json(slot->pj, rkm->payload, rkm->len, &p->json, &p->writer,
 	                               errstr, errstr_size) == -1)
 		return -1;

@@ -5,6 +5,7 @@
 #   1. HL7 v2 parse vs memchr floor vs python-hl7     (bench/bench_parse.c)
 #   2. HL7 -> canonical Avro vs parse-only             (bench/bench_map.c)
 #   3. end-to-end MLLP ingest vs a bare producer        (scripts/bench_ingest.py)
+#   4. consumer fan-out vs a plain librdkafka consumer  (bench/bench_consumer.c)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -20,3 +21,5 @@ else
 fi
 printf '\n== 3. end-to-end ingest\n'
 /usr/bin/python3 scripts/bench_ingest.py "$BUILD"
+printf '\n== 4. consumer fan-out\n'
+"$BUILD/bench_consumer" "$BUILD/artery" schemas
