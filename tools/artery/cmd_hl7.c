@@ -769,8 +769,6 @@ static int art_hl7cli_ack(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* ---- dispatch -------------------------------------------------------------- */
-
 /* ---- map ------------------------------------------------------------------- */
 
 static void art_hl7cli_usage_map(FILE *fp)
@@ -950,6 +948,8 @@ static int art_hl7cli_map(int argc, char **argv)
 	art_schema_registry_destroy(reg);
 	return failed ? 1 : 0;
 }
+
+/* ---- dispatch -------------------------------------------------------------- */
 
 static void art_hl7cli_usage(FILE *fp)
 {
