@@ -56,6 +56,8 @@
 #define BENCH_TARGET_RATE    50000.0 /* events/s (issue 5) */
 #define BENCH_TARGET_SHARE   0.25    /* of the ceiling (issue 5) */
 
+
+static volatile size_t bench_touched; /* bytes the ceiling consumer looked at */
 static const char *const bench_topics[] = {"canonical.patient", "canonical.encounter",
                                            "canonical.result"};
 
@@ -356,7 +358,6 @@ static int bench_ceiling(struct bench_pass *pass, const char *group, char *errst
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	int64_t deadline = art_mono_us() + BENCH_RUN_LIMIT_MS * 1000LL;
-	volatile size_t touched = 0;
 	size_t n = 0;
 
 	conf = art_kafka_conf_new_with(ART_KAFKA_CONSUMER, props, ART_ARRAY_SIZE(props), errstr,
@@ -382,7 +383,7 @@ static int bench_ceiling(struct bench_pass *pass, const char *group, char *errst
 		if (!rkm->err) {
 			if (n == 0)
 				pass->t_first = art_mono_us();
-			touched += rkm->len;
+			bench_touched += rkm->len; /* keeps the read honest */
 			n++;
 			pass->t_last = art_mono_us();
 		}
