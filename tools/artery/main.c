@@ -27,7 +27,7 @@ static const struct art_cmd art_cmds[] = {
 	/* one line per subcommand, alphabetical */
 	{"broker", art_cmd_broker, "run the embedded dev Kafka cluster, print its bootstrap"},
 	{"dlq", art_cmd_dlq, "list and show dead letters: what failed, where, and why"},
-	{"hl7", art_cmd_hl7, "parse HL7 v2 files, get values, show the ACK Artery sends"},
+	{"hl7", art_cmd_hl7, "parse HL7 v2 files, get values, show the ACK and the canonical events"},
 	{"schema", art_cmd_schema, "check that every schema version chain is FULL compatible"},
 	{"send", art_cmd_send, "send HL7 files over MLLP, check ACKs, print a summary"},
 	{"tail", art_cmd_tail, "decode a topic to JSON lines (Avro values via the registry)"},
