@@ -20,177 +20,9 @@
 #include "hl7.h"
 #include "schema.h"
 
-#define RAW_HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#include "helper_canon.h"
 
-static struct art_schema_registry *reg;
-
-static void setup(void)
-{
-	char err[512];
-
-	reg = art_schema_registry_load(ART_SOURCE_DIR "/schemas", err, sizeof(err));
-	cr_assert_not_null(reg, "%s", err);
-}
-
-static void teardown(void)
-{
-	art_schema_registry_destroy(reg);
-	reg = NULL;
-}
-
-TestSuite(canonical, .init = setup, .fini = teardown);
-
-/* A message under test: its text (segments joined with \r), the parsed
- * message, the mapping result and the decoded events. */
-struct mapped {
-	char *text;
-	struct art_hl7_msg *msg;
-	struct art_canon_result res;
-	enum art_canon_status st;
-	char err[512];
-	json_t *ev[8];
-};
-
-static char *join_segments(const char *const *segs)
-{
-	struct art_buf b;
-	size_t len;
-
-	art_buf_init(&b, 1 << 20);
-	for (size_t i = 0; segs[i]; i++) {
-		cr_assert_eq(art_buf_puts(&b, segs[i]), 0);
-		cr_assert_eq(art_buf_putc(&b, '\r'), 0);
-	}
-	return art_buf_steal(&b, &len);
-}
-
-static void map_text(struct mapped *m, char *text)
-{
-	struct art_canon_ctx ctx = {
-		.reg = reg,
-		.channel = "adt-feed",
-		.received_at_us = 1700000000000000LL,
-		.raw_topic = "raw.hl7v2",
-		.raw_hash = RAW_HASH,
-	};
-	char perr[256];
-
-	memset(m, 0, sizeof(*m));
-	m->text = text;
-	m->msg = art_hl7_parse(text, strlen(text), NULL, perr, sizeof(perr));
-	cr_assert_not_null(m->msg, "parse: %s", perr);
-	m->st = art_canon_map(m->msg, &ctx, &m->res, m->err, sizeof(m->err));
-	cr_assert_leq(m->res.cnt, ART_ARRAY_SIZE(m->ev));
-	for (size_t i = 0; i < m->res.cnt; i++) {
-		char derr[256];
-		int id = -1;
-
-		cr_assert_eq(art_avro_decode_json(reg, m->res.events[i].value,
-						  m->res.events[i].value_len, &m->ev[i], &id, derr,
-						  sizeof(derr)),
-			     0, "decode: %s", derr);
-		cr_assert_eq(id, m->res.events[i].schema->id);
-	}
-}
-
-static void map_segs(struct mapped *m, const char *const *segs)
-{
-	map_text(m, join_segments(segs));
-}
-
-static void unmap(struct mapped *m)
-{
-	for (size_t i = 0; i < ART_ARRAY_SIZE(m->ev); i++)
-		json_decref(m->ev[i]);
-	art_canon_result_free(&m->res);
-	art_hl7_msg_destroy(m->msg);
-	free(m->text);
-}
-
-/* The JSON value at a dotted path; numeric components index arrays. */
-static json_t *jat(json_t *j, const char *path)
-{
-	const char *p = path;
-
-	while (j && *p) {
-		char tok[64];
-		size_t n = strcspn(p, ".");
-
-		cr_assert_lt(n, sizeof(tok));
-		memcpy(tok, p, n);
-		tok[n] = '\0';
-		p += n;
-		if (*p == '.')
-			p++;
-		if (json_is_array(j)) {
-			long long i;
-
-			if (art_parse_int(tok, 0, 1000000, &i))
-				return NULL;
-			j = json_array_get(j, (size_t)i);
-		} else {
-			j = json_object_get(j, tok);
-		}
-	}
-	return j;
-}
-
-static const char *jstr(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_string(v), "%s is not a string (%s)", path,
-		  v ? (json_is_null(v) ? "null" : "other") : "absent");
-	return json_string_value(v);
-}
-
-static void assert_str(json_t *j, const char *path, const char *want)
-{
-	cr_assert_str_eq(jstr(j, path), want, "%s", path);
-}
-
-static void assert_null(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(v && json_is_null(v), "%s should be null", path);
-}
-
-static size_t jlen(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_array(v), "%s is not an array", path);
-	return json_array_size(v);
-}
-
-static long long jint(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_integer(v), "%s is not an integer", path);
-	return json_integer_value(v);
-}
-
-static double jreal(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_number(v), "%s is not a number", path);
-	return json_number_value(v);
-}
-
-/* Whether the string array at path holds s. */
-static int jhas(json_t *j, const char *path, const char *s)
-{
-	json_t *a = jat(j, path), *v;
-	size_t i;
-
-	json_array_foreach(a, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-			return 1;
-	return 0;
-}
+TestSuite(canonical, .init = ct_setup, .fini = ct_teardown);
 
 /* ---- fixtures ----------------------------------------------------------------- */
 
@@ -233,12 +65,12 @@ Test(canonical, taxonomy_per_trigger)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char msh[256], evn[64];
 		const char *segs[] = {msh, evn, "PID|1||4711^^^GENHOSP^MR||Doe^John", NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(msh, sizeof(msh), "MSH|^~\\&|REG|GENHOSP|||20240102||%s^%s|C%zu|P|2.5.1",
 			 cases[i].type, cases[i].trigger, i);
 		snprintf(evn, sizeof(evn), "EVN|%s|20240102", cases[i].trigger);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, cases[i].st, "%s^%s: %s (%s)", cases[i].type, cases[i].trigger,
 			     art_canon_status_name(m.st), m.err);
 		cr_assert_str_eq(m.res.key, "GENHOSP|4711", "keys even when unsupported");
@@ -248,14 +80,14 @@ Test(canonical, taxonomy_per_trigger)
 			cr_assert_geq(m.res.cnt, 1);
 			cr_assert_str_eq(m.res.events[0].event_type, cases[i].event_type);
 			cr_assert_str_eq(m.res.events[0].topic, cases[i].topic);
-			assert_str(m.ev[0], "event_type", cases[i].event_type);
+			ct_assert_str(m.ev[0], "event_type", cases[i].event_type);
 			cr_assert_str_eq(art_canon_route(cases[i].type, cases[i].trigger, NULL),
 					 cases[i].event_type);
 		} else {
 			cr_assert_eq(m.res.cnt, 0);
 			cr_assert_null(art_canon_route(cases[i].type, cases[i].trigger, NULL));
 		}
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 
@@ -263,13 +95,13 @@ Test(canonical, trigger_from_evn_when_msh9_has_none)
 {
 	const char *segs[] = {"MSH|^~\\&|REG|GENHOSP|||20240102||ADT|C1|P|2.2", "EVN|A04|20240102",
 			      "PID|1||4711^^^GENHOSP^MR||Doe^John", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[0], "event_type", "patient.registered");
-	assert_str(m.ev[0], "trigger", "ADT^A04");
-	unmap(&m);
+	ct_assert_str(m.ev[0], "event_type", "patient.registered");
+	ct_assert_str(m.ev[0], "trigger", "ADT^A04");
+	ct_unmap(&m);
 }
 
 /* ---- envelope ---------------------------------------------------------------- */
@@ -277,102 +109,102 @@ Test(canonical, trigger_from_evn_when_msh9_has_none)
 Test(canonical, envelope_of_a_registration)
 {
 	const char *segs[] = {MSH_ADT("A04"), EVN("A04"), PID_FULL, "PV1|1|O", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	/* the registration, then the outpatient visit PV1 describes */
 	cr_assert_eq(m.res.cnt, 2);
 	cr_assert_str_eq(m.res.events[1].event_type, "encounter.registered");
 	e = m.ev[0];
-	assert_str(e, "event_id", m.res.events[0].event_id);
-	assert_str(e, "idempotency_key", m.res.idempotency_key);
-	assert_str(e, "event_type", "patient.registered");
+	ct_assert_str(e, "event_id", m.res.events[0].event_id);
+	ct_assert_str(e, "idempotency_key", m.res.idempotency_key);
+	ct_assert_str(e, "event_type", "patient.registered");
 	/* EVN-2 wins over MSH-7 */
-	assert_str(e, "occurred_at.original", "20240102132959-0500");
-	cr_assert_eq(jint(e, "occurred_at.micros"), 1704220199000000LL);
-	cr_assert_eq(jint(e, "occurred_at.utc_offset_minutes"), -300);
-	assert_str(e, "occurred_at.precision", "second");
-	cr_assert_eq(jint(e, "received_at"), 1700000000000000LL);
-	assert_str(e, "source.system", "REG");
-	assert_str(e, "source.facility", "GENHOSP");
-	assert_str(e, "source.channel", "adt-feed");
-	assert_str(e, "source_message_id", "CTRL1");
-	assert_str(e, "raw_ref.topic", "raw.hl7v2");
-	assert_str(e, "raw_ref.raw_hash", RAW_HASH);
-	assert_str(e, "trigger", "ADT^A04");
-	cr_assert_eq(m.res.events[0].schema, art_schema_latest(reg, "canonical.patient"));
+	ct_assert_str(e, "occurred_at.original", "20240102132959-0500");
+	cr_assert_eq(ct_jint(e, "occurred_at.micros"), 1704220199000000LL);
+	cr_assert_eq(ct_jint(e, "occurred_at.utc_offset_minutes"), -300);
+	ct_assert_str(e, "occurred_at.precision", "second");
+	cr_assert_eq(ct_jint(e, "received_at"), 1700000000000000LL);
+	ct_assert_str(e, "source.system", "REG");
+	ct_assert_str(e, "source.facility", "GENHOSP");
+	ct_assert_str(e, "source.channel", "adt-feed");
+	ct_assert_str(e, "source_message_id", "CTRL1");
+	ct_assert_str(e, "raw_ref.topic", "raw.hl7v2");
+	ct_assert_str(e, "raw_ref.raw_hash", CT_RAW_HASH);
+	ct_assert_str(e, "trigger", "ADT^A04");
+	cr_assert_eq(m.res.events[0].schema, art_schema_latest(ct_reg, "canonical.patient"));
 	cr_assert_str_eq(m.res.key, "GENHOSP|4711");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical, patient_demographics)
 {
 	const char *segs[] = {MSH_ADT("A08"), EVN("A08"), PID_FULL, NULL};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	e = m.ev[0];
 	/* every PID-3 repetition, in order (PID-2 is not used when PID-3 has some) */
-	cr_assert_eq(jlen(e, "patient.identifiers"), 2);
-	assert_str(e, "patient.identifiers.0.value", "111-22-3333");
-	assert_str(e, "patient.identifiers.0.assigning_authority", "SSA");
-	assert_str(e, "patient.identifiers.0.type", "SS");
-	assert_str(e, "patient.identifiers.1.value", "4711");
-	assert_str(e, "patient.identifiers.1.type", "MR");
+	cr_assert_eq(ct_jlen(e, "patient.identifiers"), 2);
+	ct_assert_str(e, "patient.identifiers.0.value", "111-22-3333");
+	ct_assert_str(e, "patient.identifiers.0.assigning_authority", "SSA");
+	ct_assert_str(e, "patient.identifiers.0.type", "SS");
+	ct_assert_str(e, "patient.identifiers.1.value", "4711");
+	ct_assert_str(e, "patient.identifiers.1.type", "MR");
 	/* every PID-5 repetition; given + middle */
-	cr_assert_eq(jlen(e, "patient.names"), 2);
-	assert_str(e, "patient.names.0.family", "Doe");
-	cr_assert_eq(jlen(e, "patient.names.0.given"), 2);
-	assert_str(e, "patient.names.0.given.0", "John");
-	assert_str(e, "patient.names.0.given.1", "Q");
-	assert_str(e, "patient.names.0.suffix", "Jr");
-	assert_str(e, "patient.names.0.prefix", "Dr");
-	assert_str(e, "patient.names.0.use", "L");
-	assert_str(e, "patient.names.1.family", "Smith");
-	assert_str(e, "patient.names.1.use", "A");
-	assert_str(e, "patient.birth_date", "1965-03-04");
-	assert_str(e, "patient.sex", "M");
+	cr_assert_eq(ct_jlen(e, "patient.names"), 2);
+	ct_assert_str(e, "patient.names.0.family", "Doe");
+	cr_assert_eq(ct_jlen(e, "patient.names.0.given"), 2);
+	ct_assert_str(e, "patient.names.0.given.0", "John");
+	ct_assert_str(e, "patient.names.0.given.1", "Q");
+	ct_assert_str(e, "patient.names.0.suffix", "Jr");
+	ct_assert_str(e, "patient.names.0.prefix", "Dr");
+	ct_assert_str(e, "patient.names.0.use", "L");
+	ct_assert_str(e, "patient.names.1.family", "Smith");
+	ct_assert_str(e, "patient.names.1.use", "A");
+	ct_assert_str(e, "patient.birth_date", "1965-03-04");
+	ct_assert_str(e, "patient.sex", "M");
 	/* addresses */
-	cr_assert_eq(jlen(e, "addresses"), 2);
-	assert_str(e, "addresses.0.lines.0", "123 Main St");
-	assert_str(e, "addresses.0.lines.1", "Apt 4");
-	assert_str(e, "addresses.0.city", "Springfield");
-	assert_str(e, "addresses.0.state", "IL");
-	assert_str(e, "addresses.0.postal_code", "62701");
-	assert_str(e, "addresses.0.country", "USA");
-	assert_str(e, "addresses.0.use", "H");
-	assert_str(e, "addresses.1.lines.0", "PO Box 9");
-	cr_assert_eq(jlen(e, "addresses.1.lines"), 1);
+	cr_assert_eq(ct_jlen(e, "addresses"), 2);
+	ct_assert_str(e, "addresses.0.lines.0", "123 Main St");
+	ct_assert_str(e, "addresses.0.lines.1", "Apt 4");
+	ct_assert_str(e, "addresses.0.city", "Springfield");
+	ct_assert_str(e, "addresses.0.state", "IL");
+	ct_assert_str(e, "addresses.0.postal_code", "62701");
+	ct_assert_str(e, "addresses.0.country", "USA");
+	ct_assert_str(e, "addresses.0.use", "H");
+	ct_assert_str(e, "addresses.1.lines.0", "PO Box 9");
+	cr_assert_eq(ct_jlen(e, "addresses.1.lines"), 1);
 	/* telecoms: composed number, e-mail, business phone */
-	cr_assert_eq(jlen(e, "telecoms"), 3);
-	assert_str(e, "telecoms.0.value", "+1 (217) 5551234 x12");
-	assert_str(e, "telecoms.0.use", "PRN");
-	assert_str(e, "telecoms.0.system", "PH");
-	assert_str(e, "telecoms.1.value", "jd@example.org");
-	assert_str(e, "telecoms.1.system", "Internet");
-	assert_str(e, "telecoms.1.use", "NET");
-	assert_str(e, "telecoms.2.value", "(217)555-9999");
-	assert_str(e, "telecoms.2.use", "WPN");
+	cr_assert_eq(ct_jlen(e, "telecoms"), 3);
+	ct_assert_str(e, "telecoms.0.value", "+1 (217) 5551234 x12");
+	ct_assert_str(e, "telecoms.0.use", "PRN");
+	ct_assert_str(e, "telecoms.0.system", "PH");
+	ct_assert_str(e, "telecoms.1.value", "jd@example.org");
+	ct_assert_str(e, "telecoms.1.system", "Internet");
+	ct_assert_str(e, "telecoms.1.use", "NET");
+	ct_assert_str(e, "telecoms.2.value", "(217)555-9999");
+	ct_assert_str(e, "telecoms.2.use", "WPN");
 	/* codings */
-	assert_str(e, "language.code", "en");
-	assert_str(e, "language.display", "English");
-	assert_str(e, "language.system", "ISO639");
-	assert_str(e, "marital_status.code", "M");
-	cr_assert_eq(jlen(e, "races"), 1);
-	assert_str(e, "races.0.code", "2106-3");
-	assert_str(e, "races.0.system", "CDCREC");
-	assert_str(e, "ethnic_groups.0.code", "N");
-	assert_str(e, "account_number", "ACC42");
-	cr_assert(json_is_false(jat(e, "deceased")));
-	assert_str(e, "deceased_at.original", "20231231");
-	assert_str(e, "deceased_at.precision", "day");
-	assert_null(e, "merge");
-	cr_assert_eq(jlen(e, "cleared_fields"), 0);
-	unmap(&m);
+	ct_assert_str(e, "language.code", "en");
+	ct_assert_str(e, "language.display", "English");
+	ct_assert_str(e, "language.system", "ISO639");
+	ct_assert_str(e, "marital_status.code", "M");
+	cr_assert_eq(ct_jlen(e, "races"), 1);
+	ct_assert_str(e, "races.0.code", "2106-3");
+	ct_assert_str(e, "races.0.system", "CDCREC");
+	ct_assert_str(e, "ethnic_groups.0.code", "N");
+	ct_assert_str(e, "account_number", "ACC42");
+	cr_assert(json_is_false(ct_jat(e, "deceased")));
+	ct_assert_str(e, "deceased_at.original", "20231231");
+	ct_assert_str(e, "deceased_at.precision", "day");
+	ct_assert_null(e, "merge");
+	cr_assert_eq(ct_jlen(e, "cleared_fields"), 0);
+	ct_unmap(&m);
 }
 
 Test(canonical, telecom_default_use_and_unformatted)
@@ -380,17 +212,17 @@ Test(canonical, telecom_default_use_and_unformatted)
 	const char *segs[] = {MSH_ADT("A08"), EVN("A08"),
 			      "PID|1||4711^^^GENHOSP^MR||Doe^John||||||||^^PH^^^^^^^^^555 0100|555-0199",
 			      NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	cr_assert_eq(jlen(m.ev[0], "telecoms"), 2);
-	assert_str(m.ev[0], "telecoms.0.value", "555 0100");
-	assert_str(m.ev[0], "telecoms.0.use", "PRN");
-	assert_str(m.ev[0], "telecoms.1.value", "555-0199");
-	assert_str(m.ev[0], "telecoms.1.use", "WPN");
-	assert_null(m.ev[0], "telecoms.1.system");
-	unmap(&m);
+	cr_assert_eq(ct_jlen(m.ev[0], "telecoms"), 2);
+	ct_assert_str(m.ev[0], "telecoms.0.value", "555 0100");
+	ct_assert_str(m.ev[0], "telecoms.0.use", "PRN");
+	ct_assert_str(m.ev[0], "telecoms.1.value", "555-0199");
+	ct_assert_str(m.ev[0], "telecoms.1.use", "WPN");
+	ct_assert_null(m.ev[0], "telecoms.1.system");
+	ct_unmap(&m);
 }
 
 Test(canonical, escapes_and_charset_are_decoded)
@@ -398,16 +230,16 @@ Test(canonical, escapes_and_charset_are_decoded)
 	const char *segs[] = {
 		"MSH|^~\\&|REG|GENHOSP|||20240102||ADT^A08|C1|P|2.5.1|||||||8859/1",
 		"PID|1||47\\F\\11^^^GEN\\T\\HOSP^MR||O\\S\\Brien^Ren\xe9||19650304", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[0], "patient.identifiers.0.value", "47|11");
-	assert_str(m.ev[0], "patient.identifiers.0.assigning_authority", "GEN&HOSP");
-	assert_str(m.ev[0], "patient.names.0.family", "O^Brien");
-	assert_str(m.ev[0], "patient.names.0.given.0", "Ren\xc3\xa9");
+	ct_assert_str(m.ev[0], "patient.identifiers.0.value", "47|11");
+	ct_assert_str(m.ev[0], "patient.identifiers.0.assigning_authority", "GEN&HOSP");
+	ct_assert_str(m.ev[0], "patient.names.0.family", "O^Brien");
+	ct_assert_str(m.ev[0], "patient.names.0.given.0", "Ren\xc3\xa9");
 	cr_assert_str_eq(m.res.key, "GEN&HOSP|47|11");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- null versus empty ----------------------------------------------------- */
@@ -418,33 +250,33 @@ Test(canonical, explicit_null_is_cleared_and_empty_is_absent)
 	 * PID-11 "", PID-13 "", PID-29 "" */
 	const char *segs[] = {MSH_ADT("A08"), EVN("A08"),
 			      "PID|1||4711^^^GENHOSP^MR||\"\"^John||\"\"||||\"\"||\"\"||||||||||||||||\"\"", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	e = m.ev[0];
-	assert_null(e, "patient.names.0.family");
-	assert_str(e, "patient.names.0.given.0", "John");
-	assert_null(e, "patient.birth_date");
-	assert_null(e, "patient.sex");
-	assert_null(e, "deceased_at");
-	cr_assert_eq(jlen(e, "addresses"), 0);
-	cr_assert_eq(jlen(e, "telecoms"), 0);
-	cr_assert(jhas(e, "cleared_fields", "patient.birth_date"));
-	cr_assert(jhas(e, "cleared_fields", "addresses"));
-	cr_assert(jhas(e, "cleared_fields", "telecoms.home"));
-	cr_assert(jhas(e, "cleared_fields", "deceased_at"));
-	cr_assert(!jhas(e, "cleared_fields", "patient.sex"), "empty is not cleared");
-	cr_assert(!jhas(e, "cleared_fields", "patient.names"), "a component null is not the field");
-	cr_assert_eq(jlen(e, "cleared_fields"), 4);
+	ct_assert_null(e, "patient.names.0.family");
+	ct_assert_str(e, "patient.names.0.given.0", "John");
+	ct_assert_null(e, "patient.birth_date");
+	ct_assert_null(e, "patient.sex");
+	ct_assert_null(e, "deceased_at");
+	cr_assert_eq(ct_jlen(e, "addresses"), 0);
+	cr_assert_eq(ct_jlen(e, "telecoms"), 0);
+	cr_assert(ct_jhas(e, "cleared_fields", "patient.birth_date"));
+	cr_assert(ct_jhas(e, "cleared_fields", "addresses"));
+	cr_assert(ct_jhas(e, "cleared_fields", "telecoms.home"));
+	cr_assert(ct_jhas(e, "cleared_fields", "deceased_at"));
+	cr_assert(!ct_jhas(e, "cleared_fields", "patient.sex"), "empty is not cleared");
+	cr_assert(!ct_jhas(e, "cleared_fields", "patient.names"), "a component null is not the field");
+	cr_assert_eq(ct_jlen(e, "cleared_fields"), 4);
 	{
 		char *dump = json_dumps(e, 0);
 
 		cr_assert_null(strstr(dump, "\\\"\\\""), "no literal \"\" anywhere");
 		free(dump);
 	}
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- keys ------------------------------------------------------------------ */
@@ -479,11 +311,11 @@ Test(canonical, partition_key_rules)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		const char *segs[] = {"MSH|^~\\&|REG^1.2.3^ISO|GENHOSP|||20240102||VXU^V04|C9|P|2.5.1",
 				      cases[i].pid, NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_str_eq(m.res.key, cases[i].key, "case %zu: %s", i, cases[i].pid);
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 
@@ -492,7 +324,7 @@ Test(canonical, keys_without_patient_and_for_unparsed_types)
 	const char *segs[] = {"MSH|^~\\&|LAB|GENHOSP|||20240102||ACK^A01|ACK77|P|2.5.1",
 			      "MSA|AA|C1", NULL};
 	struct art_canon_result res;
-	char *text = join_segments(segs), err[256];
+	char *text = ct_join_segments(segs), err[256];
 	struct art_hl7_msg *msg = art_hl7_parse(text, strlen(text), NULL, err, sizeof(err));
 
 	cr_assert_not_null(msg, "%s", err);
@@ -520,13 +352,13 @@ Test(canonical, idempotency_key_stable_across_resends)
 	/* only the sending facility differs */
 	const char *e[] = {"MSH|^~\\&|REG|OTHERHOSP|ARTERY|ARTERY|20240102133000-0500||ADT^A08|CTRL1|P|2.5.1",
 			   EVN("A08"), "PID|1||4711^^^GENHOSP^MR||Doe^John", NULL};
-	struct mapped ma, mb, mc, md, me;
+	struct ct_mapped ma, mb, mc, md, me;
 
-	map_segs(&ma, a);
-	map_segs(&mb, b);
-	map_segs(&mc, c);
-	map_segs(&md, d);
-	map_segs(&me, e);
+	ct_map_segs(&ma, a);
+	ct_map_segs(&mb, b);
+	ct_map_segs(&mc, c);
+	ct_map_segs(&md, d);
+	ct_map_segs(&me, e);
 	cr_assert_eq(ma.st, ART_CANON_MAPPED, "%s", ma.err);
 	cr_assert_str_eq(ma.res.idempotency_key, mb.res.idempotency_key);
 	cr_assert_str_eq(ma.res.events[0].event_id, mb.res.events[0].event_id);
@@ -540,11 +372,11 @@ Test(canonical, idempotency_key_stable_across_resends)
 	cr_assert_eq(strlen(ma.res.events[0].event_id), 36);
 	cr_assert_eq(ma.res.events[0].event_id[14], '8');
 	cr_assert(strchr("89ab", ma.res.events[0].event_id[19]));
-	unmap(&ma);
-	unmap(&mb);
-	unmap(&mc);
-	unmap(&md);
-	unmap(&me);
+	ct_unmap(&ma);
+	ct_unmap(&mb);
+	ct_unmap(&mc);
+	ct_unmap(&md);
+	ct_unmap(&me);
 }
 
 /* ---- times ------------------------------------------------------------------ */
@@ -610,29 +442,29 @@ Test(canonical, occurred_at_from_msh7_without_offset_is_utc_with_null_offset)
 {
 	const char *segs[] = {"MSH|^~\\&|REG|GENHOSP|||202401021330||ADT^A08|C1|P|2.5.1",
 			      "PID|1||4711^^^GENHOSP^MR||Doe^John||196503", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	cr_assert_eq(jint(m.ev[0], "occurred_at.micros"), 1704202200000000LL);
-	assert_null(m.ev[0], "occurred_at.utc_offset_minutes");
-	assert_str(m.ev[0], "occurred_at.precision", "minute");
-	assert_str(m.ev[0], "occurred_at.original", "202401021330");
-	assert_str(m.ev[0], "patient.birth_date", "1965-03");
-	unmap(&m);
+	cr_assert_eq(ct_jint(m.ev[0], "occurred_at.micros"), 1704202200000000LL);
+	ct_assert_null(m.ev[0], "occurred_at.utc_offset_minutes");
+	ct_assert_str(m.ev[0], "occurred_at.precision", "minute");
+	ct_assert_str(m.ev[0], "occurred_at.original", "202401021330");
+	ct_assert_str(m.ev[0], "patient.birth_date", "1965-03");
+	ct_unmap(&m);
 }
 
 Test(canonical, unparseable_times_are_null_not_errors)
 {
 	const char *segs[] = {"MSH|^~\\&|REG|GENHOSP|||yesterday||ADT^A08|C1|P|2.5.1",
 			      "EVN|A08|2024-01-02", "PID|1||4711^^^GENHOSP^MR||Doe^John||19650231", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_null(m.ev[0], "occurred_at");
-	assert_null(m.ev[0], "patient.birth_date");
-	unmap(&m);
+	ct_assert_null(m.ev[0], "occurred_at");
+	ct_assert_null(m.ev[0], "patient.birth_date");
+	ct_unmap(&m);
 }
 
 /* ---- merges ----------------------------------------------------------------- */
@@ -642,23 +474,23 @@ Test(canonical, merge_carries_the_prior_identifiers)
 	const char *segs[] = {MSH_ADT("A40"), EVN("A40"),
 			      "PID|1||4711^^^GENHOSP^MR||Doe^John",
 			      "MRG|999^^^GENHOSP^MR~888^^^LAB^PI||ACC-OLD", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 1);
 	e = m.ev[0];
-	assert_str(e, "event_type", "patient.merged");
-	assert_str(e, "patient.identifiers.0.value", "4711");
-	cr_assert_eq(jlen(e, "merge.prior_identifiers"), 2);
-	assert_str(e, "merge.prior_identifiers.0.value", "999");
-	assert_str(e, "merge.prior_identifiers.0.assigning_authority", "GENHOSP");
-	assert_str(e, "merge.prior_identifiers.0.type", "MR");
-	assert_str(e, "merge.prior_identifiers.1.value", "888");
-	assert_str(e, "merge.prior_account", "ACC-OLD");
+	ct_assert_str(e, "event_type", "patient.merged");
+	ct_assert_str(e, "patient.identifiers.0.value", "4711");
+	cr_assert_eq(ct_jlen(e, "merge.prior_identifiers"), 2);
+	ct_assert_str(e, "merge.prior_identifiers.0.value", "999");
+	ct_assert_str(e, "merge.prior_identifiers.0.assigning_authority", "GENHOSP");
+	ct_assert_str(e, "merge.prior_identifiers.0.type", "MR");
+	ct_assert_str(e, "merge.prior_identifiers.1.value", "888");
+	ct_assert_str(e, "merge.prior_account", "ACC-OLD");
 	cr_assert_str_eq(m.res.key, "GENHOSP|4711", "keyed by the survivor");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical, merge_with_several_pairs_gives_one_event_each)
@@ -667,17 +499,17 @@ Test(canonical, merge_with_several_pairs_gives_one_event_each)
 			      "PID|1||4711^^^GENHOSP^MR||Doe^John", "MRG|999^^^GENHOSP^MR",
 			      "PID|2||5000^^^GENHOSP^MR||Roe^Jane", "PD1|", "MRG|6000^^^GENHOSP^MR",
 			      NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 2);
-	assert_str(m.ev[0], "merge.prior_identifiers.0.value", "999");
-	assert_str(m.ev[1], "patient.identifiers.0.value", "5000");
-	assert_str(m.ev[1], "merge.prior_identifiers.0.value", "6000");
+	ct_assert_str(m.ev[0], "merge.prior_identifiers.0.value", "999");
+	ct_assert_str(m.ev[1], "patient.identifiers.0.value", "5000");
+	ct_assert_str(m.ev[1], "merge.prior_identifiers.0.value", "6000");
 	cr_assert_str_neq(m.res.events[0].event_id, m.res.events[1].event_id);
-	assert_str(m.ev[1], "idempotency_key", m.res.idempotency_key);
-	unmap(&m);
+	ct_assert_str(m.ev[1], "idempotency_key", m.res.idempotency_key);
+	ct_unmap(&m);
 }
 
 Test(canonical, merge_without_mrg_is_unmappable)
@@ -689,21 +521,21 @@ Test(canonical, merge_without_mrg_is_unmappable)
 	const char *second[] = {MSH_ADT("A40"), EVN("A40"),
 				"PID|1||4711^^^GENHOSP^MR", "MRG|999^^^GENHOSP^MR",
 				"PID|2||5000^^^GENHOSP^MR", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, without);
+	ct_map_segs(&m, without);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert(strstr(m.err, "MRG"), "%s", m.err);
-	unmap(&m);
-	map_segs(&m, empty);
+	ct_unmap(&m);
+	ct_map_segs(&m, empty);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert(strstr(m.err, "MRG-1"), "%s", m.err);
-	unmap(&m);
-	map_segs(&m, second);
+	ct_unmap(&m);
+	ct_map_segs(&m, second);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE, "all or nothing");
 	cr_assert_eq(m.res.cnt, 0);
 	cr_assert_str_eq(m.res.key, "GENHOSP|4711", "keys are still there for the raw record");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- unmappable ----------------------------------------------------------------- */
@@ -726,15 +558,15 @@ Test(canonical, unmappable_messages_say_why)
 	};
 
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
-		struct mapped m;
+		struct ct_mapped m;
 
-		map_segs(&m, cases[i].segs);
+		ct_map_segs(&m, cases[i].segs);
 		cr_assert_eq(m.st, ART_CANON_UNMAPPABLE, "case %zu: %s", i,
 			     art_canon_status_name(m.st));
 		cr_assert(strstr(m.err, cases[i].why), "case %zu: '%s'", i, m.err);
 		cr_assert_eq(m.res.cnt, 0);
 		cr_assert_not_null(m.res.key);
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 
@@ -742,12 +574,12 @@ Test(canonical, undeclared_latin1_reaches_the_record_as_utf8)
 {
 	/* no MSH-18, not UTF-8: the parser reads 8859/1; the record is UTF-8 */
 	const char *segs[] = {MSH_ADT("A08"), "PID|1||4711^^^GENHOSP^MR||M\xfcller^Hans", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[0], "patient.names.0.family", "M\xc3\xbcller");
-	unmap(&m);
+	ct_assert_str(m.ev[0], "patient.names.0.family", "M\xc3\xbcller");
+	ct_unmap(&m);
 }
 
 /* ---- results -------------------------------------------------------------------- */
@@ -775,74 +607,74 @@ Test(canonical, result_observation_value_types)
 		"OBX|9|NM|X^Bad^L||not-a-number||||||F",
 		"ZXT|1|custom",
 		NULL};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 1);
 	cr_assert_str_eq(m.res.events[0].topic, "canonical.result");
 	e = m.ev[0];
-	assert_str(e, "event_type", "result.final");
-	assert_str(e, "trigger", "ORU^R01");
-	assert_str(e, "patient.identifiers.0.value", "4711");
-	cr_assert_eq(jlen(e, "reports"), 1);
-	assert_str(e, "reports.0.placer_order_id", "PL-1");
-	assert_str(e, "reports.0.filler_order_id", "FI-1");
-	assert_str(e, "reports.0.code.code", "24331-1");
-	assert_str(e, "reports.0.code.display", "Lipid panel");
-	assert_str(e, "reports.0.code.system", "LN");
-	assert_str(e, "reports.0.status", "F");
-	cr_assert_eq(jint(e, "reports.0.observed_at.micros"), 1704214800000000LL);
-	assert_str(e, "reports.0.reported_at.original", "20240102130000-0500");
-	cr_assert_eq(jlen(e, "reports.0.notes"), 1);
-	assert_str(e, "reports.0.notes.0", "Fasting sample");
-	cr_assert_eq(jlen(e, "reports.0.observations"), 9);
+	ct_assert_str(e, "event_type", "result.final");
+	ct_assert_str(e, "trigger", "ORU^R01");
+	ct_assert_str(e, "patient.identifiers.0.value", "4711");
+	cr_assert_eq(ct_jlen(e, "reports"), 1);
+	ct_assert_str(e, "reports.0.placer_order_id", "PL-1");
+	ct_assert_str(e, "reports.0.filler_order_id", "FI-1");
+	ct_assert_str(e, "reports.0.code.code", "24331-1");
+	ct_assert_str(e, "reports.0.code.display", "Lipid panel");
+	ct_assert_str(e, "reports.0.code.system", "LN");
+	ct_assert_str(e, "reports.0.status", "F");
+	cr_assert_eq(ct_jint(e, "reports.0.observed_at.micros"), 1704214800000000LL);
+	ct_assert_str(e, "reports.0.reported_at.original", "20240102130000-0500");
+	cr_assert_eq(ct_jlen(e, "reports.0.notes"), 1);
+	ct_assert_str(e, "reports.0.notes.0", "Fasting sample");
+	cr_assert_eq(ct_jlen(e, "reports.0.observations"), 9);
 
 	/* NM */
-	cr_assert_eq(jint(e, "reports.0.observations.0.set_id"), 1);
-	assert_str(e, "reports.0.observations.0.value_type", "NM");
-	assert_str(e, "reports.0.observations.0.code.code", "2093-3");
-	cr_assert_float_eq(jreal(e, "reports.0.observations.0.value_number"), 212.5, 1e-9);
-	assert_str(e, "reports.0.observations.0.value_text", "212.5");
-	assert_str(e, "reports.0.observations.0.units.code", "mg/dL");
-	assert_str(e, "reports.0.observations.0.units.system", "UCUM");
-	assert_str(e, "reports.0.observations.0.reference_range", "<200");
-	cr_assert_eq(jlen(e, "reports.0.observations.0.abnormal_flags"), 2);
-	assert_str(e, "reports.0.observations.0.abnormal_flags.0", "H");
-	assert_str(e, "reports.0.observations.0.abnormal_flags.1", "A");
-	assert_str(e, "reports.0.observations.0.status", "F");
-	assert_str(e, "reports.0.observations.0.observed_at.original", "20240102121500-0500");
-	cr_assert_eq(jlen(e, "reports.0.observations.0.notes"), 2);
-	assert_str(e, "reports.0.observations.0.notes.0", "Repeat advised\nin 3 months");
-	assert_str(e, "reports.0.observations.0.notes.1", "Second note");
+	cr_assert_eq(ct_jint(e, "reports.0.observations.0.set_id"), 1);
+	ct_assert_str(e, "reports.0.observations.0.value_type", "NM");
+	ct_assert_str(e, "reports.0.observations.0.code.code", "2093-3");
+	cr_assert_float_eq(ct_jreal(e, "reports.0.observations.0.value_number"), 212.5, 1e-9);
+	ct_assert_str(e, "reports.0.observations.0.value_text", "212.5");
+	ct_assert_str(e, "reports.0.observations.0.units.code", "mg/dL");
+	ct_assert_str(e, "reports.0.observations.0.units.system", "UCUM");
+	ct_assert_str(e, "reports.0.observations.0.reference_range", "<200");
+	cr_assert_eq(ct_jlen(e, "reports.0.observations.0.abnormal_flags"), 2);
+	ct_assert_str(e, "reports.0.observations.0.abnormal_flags.0", "H");
+	ct_assert_str(e, "reports.0.observations.0.abnormal_flags.1", "A");
+	ct_assert_str(e, "reports.0.observations.0.status", "F");
+	ct_assert_str(e, "reports.0.observations.0.observed_at.original", "20240102121500-0500");
+	cr_assert_eq(ct_jlen(e, "reports.0.observations.0.notes"), 2);
+	ct_assert_str(e, "reports.0.observations.0.notes.0", "Repeat advised\nin 3 months");
+	ct_assert_str(e, "reports.0.observations.0.notes.1", "Second note");
 	/* SN */
-	assert_str(e, "reports.0.observations.1.value_comparator", "<=");
-	cr_assert_float_eq(jreal(e, "reports.0.observations.1.value_number"), 1.2, 1e-9);
-	assert_null(e, "reports.0.observations.1.value_number2");
-	assert_null(e, "reports.0.observations.2.value_comparator");
-	cr_assert_float_eq(jreal(e, "reports.0.observations.2.value_number"), 1, 1e-9);
-	assert_str(e, "reports.0.observations.2.value_separator", ":");
-	cr_assert_float_eq(jreal(e, "reports.0.observations.2.value_number2"), 128, 1e-9);
+	ct_assert_str(e, "reports.0.observations.1.value_comparator", "<=");
+	cr_assert_float_eq(ct_jreal(e, "reports.0.observations.1.value_number"), 1.2, 1e-9);
+	ct_assert_null(e, "reports.0.observations.1.value_number2");
+	ct_assert_null(e, "reports.0.observations.2.value_comparator");
+	cr_assert_float_eq(ct_jreal(e, "reports.0.observations.2.value_number"), 1, 1e-9);
+	ct_assert_str(e, "reports.0.observations.2.value_separator", ":");
+	cr_assert_float_eq(ct_jreal(e, "reports.0.observations.2.value_number2"), 128, 1e-9);
 	/* CWE */
-	assert_str(e, "reports.0.observations.3.value_coding.code", "260385009");
-	assert_str(e, "reports.0.observations.3.value_coding.display", "Negative");
-	assert_str(e, "reports.0.observations.3.value_coding.system", "SCT");
-	assert_null(e, "reports.0.observations.3.value_number");
+	ct_assert_str(e, "reports.0.observations.3.value_coding.code", "260385009");
+	ct_assert_str(e, "reports.0.observations.3.value_coding.display", "Negative");
+	ct_assert_str(e, "reports.0.observations.3.value_coding.system", "SCT");
+	ct_assert_null(e, "reports.0.observations.3.value_number");
 	/* ST with escapes */
-	assert_str(e, "reports.0.observations.4.value_text", "Fe&Ni | ok");
+	ct_assert_str(e, "reports.0.observations.4.value_text", "Fe&Ni | ok");
 	/* TX: \.br\ and repetitions are lines */
-	assert_str(e, "reports.0.observations.5.value_text", "Line one\nLine two\nLine three");
+	ct_assert_str(e, "reports.0.observations.5.value_text", "Line one\nLine two\nLine three");
 	/* DTM */
-	cr_assert_eq(jint(e, "reports.0.observations.6.value_time.micros"), 1704211200000000LL);
-	assert_str(e, "reports.0.observations.6.value_time.precision", "second");
+	cr_assert_eq(ct_jint(e, "reports.0.observations.6.value_time.micros"), 1704211200000000LL);
+	ct_assert_str(e, "reports.0.observations.6.value_time.precision", "second");
 	/* anything else: text */
-	assert_str(e, "reports.0.observations.7.value_text", "^application^pdf^Base64^JVBERi0x");
-	assert_null(e, "reports.0.observations.7.value_coding");
+	ct_assert_str(e, "reports.0.observations.7.value_text", "^application^pdf^Base64^JVBERi0x");
+	ct_assert_null(e, "reports.0.observations.7.value_coding");
 	/* NM that is not a number: text only */
-	assert_null(e, "reports.0.observations.8.value_number");
-	assert_str(e, "reports.0.observations.8.value_text", "not-a-number");
-	unmap(&m);
+	ct_assert_null(e, "reports.0.observations.8.value_number");
+	ct_assert_str(e, "reports.0.observations.8.value_text", "not-a-number");
+	ct_unmap(&m);
 }
 
 Test(canonical, result_event_type_rule)
@@ -869,7 +701,7 @@ Test(canonical, result_event_type_rule)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char obr1[128], obx1[128], obr2[128], obx2[128];
 		const char *segs[] = {MSH_ORU, PID_ORU, obr1, obx1, obr2, obx2, NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(obr1, sizeof(obr1), "OBR|1||F1|GLU|||20240102||||||||||||||||||%s",
 			 cases[i].obr25_1);
@@ -877,12 +709,12 @@ Test(canonical, result_event_type_rule)
 		snprintf(obr2, sizeof(obr2), "OBR|2||F2|NA|||20240102||||||||||||||||||%s",
 			 cases[i].obr25_2);
 		snprintf(obx2, sizeof(obx2), "OBX|1|NM|NA||140||||||%s", cases[i].obx11_2);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "case %zu: %s", i, m.err);
 		cr_assert_str_eq(m.res.events[0].event_type, cases[i].want, "case %zu", i);
-		assert_str(m.ev[0], "event_type", cases[i].want);
-		cr_assert_eq(jlen(m.ev[0], "reports"), 2);
-		unmap(&m);
+		ct_assert_str(m.ev[0], "event_type", cases[i].want);
+		cr_assert_eq(ct_jlen(m.ev[0], "reports"), 2);
+		ct_unmap(&m);
 	}
 }
 
@@ -897,19 +729,19 @@ Test(canonical, result_with_several_patients_and_order_ids_from_orc)
 			      "OBR|1|P2|F2|NA|||20240102||||||||||||||||||P",
 			      "OBX|1|NM|NA||140|||||P",
 			      NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 2);
-	assert_str(m.ev[0], "event_type", "result.final");
-	assert_str(m.ev[0], "reports.0.placer_order_id", "ORD-1");
-	assert_str(m.ev[0], "reports.0.filler_order_id", "LAB-1");
-	assert_str(m.ev[1], "event_type", "result.preliminary");
-	assert_str(m.ev[1], "patient.identifiers.0.value", "5000");
-	assert_str(m.ev[1], "reports.0.placer_order_id", "P2");
+	ct_assert_str(m.ev[0], "event_type", "result.final");
+	ct_assert_str(m.ev[0], "reports.0.placer_order_id", "ORD-1");
+	ct_assert_str(m.ev[0], "reports.0.filler_order_id", "LAB-1");
+	ct_assert_str(m.ev[1], "event_type", "result.preliminary");
+	ct_assert_str(m.ev[1], "patient.identifiers.0.value", "5000");
+	ct_assert_str(m.ev[1], "reports.0.placer_order_id", "P2");
 	cr_assert_str_eq(m.res.key, "GENHOSP|4711");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical, oul_r22_maps_reports_and_skips_specimen_observations)
@@ -921,26 +753,26 @@ Test(canonical, oul_r22_maps_reports_and_skips_specimen_observations)
 			      "OBR|1|P1|F1|GLU|||20240102",
 			      "OBX|1|NM|GLU||5.4|mmol/L|||||F",
 			      NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[0], "event_type", "result.final");
-	cr_assert_eq(jlen(m.ev[0], "reports.0.observations"), 1);
-	assert_str(m.ev[0], "reports.0.observations.0.code.code", "GLU");
-	unmap(&m);
+	ct_assert_str(m.ev[0], "event_type", "result.final");
+	cr_assert_eq(ct_jlen(m.ev[0], "reports.0.observations"), 1);
+	ct_assert_str(m.ev[0], "reports.0.observations.0.code.code", "GLU");
+	ct_unmap(&m);
 }
 
 Test(canonical, obr_without_obx_maps_an_empty_report)
 {
 	const char *segs[] = {MSH_ORU, PID_ORU, "OBR|1||F1|GLU|||20240102||||||||||||||||||X", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[0], "event_type", "result.cancelled");
-	cr_assert_eq(jlen(m.ev[0], "reports.0.observations"), 0);
-	unmap(&m);
+	ct_assert_str(m.ev[0], "event_type", "result.cancelled");
+	cr_assert_eq(ct_jlen(m.ev[0], "reports.0.observations"), 0);
+	ct_unmap(&m);
 }
 
 /* ---- the reusable mapper ------------------------------------------------------ */
@@ -950,9 +782,9 @@ Test(canonical, mapper_reuse_leaks_nothing_between_messages)
 	const char *full[] = {MSH_ADT("A08"), EVN("A08"), PID_FULL, NULL};
 	const char *bare[] = {"MSH|^~\\&|REG|GENHOSP|||20240102||ADT^A08|C2|P|2.5.1",
 			      "PID|1||4711^^^GENHOSP^MR", NULL};
-	struct art_canon_mapper *mapper = art_canon_mapper_new(reg);
-	struct art_canon_ctx ctx = {.reg = reg, .channel = "c", .received_at_us = 1};
-	char *t1 = join_segments(full), *t2 = join_segments(bare), err[256];
+	struct art_canon_mapper *mapper = art_canon_mapper_new(ct_reg);
+	struct art_canon_ctx ctx = {.reg = ct_reg, .channel = "c", .received_at_us = 1};
+	char *t1 = ct_join_segments(full), *t2 = ct_join_segments(bare), err[256];
 	struct art_hl7_msg *m1 = art_hl7_parse(t1, strlen(t1), NULL, err, sizeof(err));
 	struct art_hl7_msg *m2 = art_hl7_parse(t2, strlen(t2), NULL, err, sizeof(err));
 	struct art_canon_result r1, r2, r3;
@@ -965,15 +797,15 @@ Test(canonical, mapper_reuse_leaks_nothing_between_messages)
 	/* same message, same mapper state or not: identical bytes */
 	cr_assert_eq(r1.events[0].value_len, r3.events[0].value_len);
 	cr_assert_eq(memcmp(r1.events[0].value, r3.events[0].value, r1.events[0].value_len), 0);
-	cr_assert_eq(art_avro_decode_json(reg, r2.events[0].value, r2.events[0].value_len, &j, NULL,
+	cr_assert_eq(art_avro_decode_json(ct_reg, r2.events[0].value, r2.events[0].value_len, &j, NULL,
 					  err, sizeof(err)),
 		     0, "%s", err);
-	cr_assert_eq(jlen(j, "addresses"), 0);
-	cr_assert_eq(jlen(j, "telecoms"), 0);
-	cr_assert_eq(jlen(j, "patient.names"), 0);
-	assert_null(j, "patient.birth_date");
-	assert_null(j, "language");
-	assert_null(j, "raw_ref");
+	cr_assert_eq(ct_jlen(j, "addresses"), 0);
+	cr_assert_eq(ct_jlen(j, "telecoms"), 0);
+	cr_assert_eq(ct_jlen(j, "patient.names"), 0);
+	ct_assert_null(j, "patient.birth_date");
+	ct_assert_null(j, "language");
+	ct_assert_null(j, "raw_ref");
 	json_decref(j);
 	art_canon_result_free(&r1);
 	art_canon_result_free(&r2);
@@ -997,11 +829,11 @@ Test(canonical, every_canonical_schema_is_accepted_by_the_mapper)
 
 	for (size_t i = 0; i < ART_ARRAY_SIZE(msgs); i++) {
 		const char *segs[] = {msgs[i][0], msgs[i][1], msgs[i][2], NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 

@@ -21,147 +21,9 @@
 #include "hl7.h"
 #include "schema.h"
 
-#define MAX_EV 8
+#include "helper_canon.h"
 
-static struct art_schema_registry *reg;
-
-static void setup(void)
-{
-	char err[512];
-
-	reg = art_schema_registry_load(ART_SOURCE_DIR "/schemas", err, sizeof(err));
-	cr_assert_not_null(reg, "%s", err);
-}
-
-static void teardown(void)
-{
-	art_schema_registry_destroy(reg);
-	reg = NULL;
-}
-
-TestSuite(canonical_domains, .init = setup, .fini = teardown);
-
-/* A message under test and what it mapped to. */
-struct mapped {
-	char *text;
-	struct art_hl7_msg *msg;
-	struct art_canon_result res;
-	enum art_canon_status st;
-	char err[512];
-	json_t *ev[MAX_EV];
-};
-
-static void map_segs(struct mapped *m, const char *const *segs)
-{
-	struct art_canon_ctx ctx = {
-		.reg = reg,
-		.channel = "test",
-		.received_at_us = 1700000000000000LL,
-		.raw_topic = "raw.hl7v2",
-		.raw_hash = "00",
-	};
-	struct art_buf b;
-	char perr[256];
-	size_t len;
-
-	memset(m, 0, sizeof(*m));
-	art_buf_init(&b, 1 << 20);
-	for (size_t i = 0; segs[i]; i++) {
-		cr_assert_eq(art_buf_puts(&b, segs[i]), 0);
-		cr_assert_eq(art_buf_putc(&b, '\r'), 0);
-	}
-	m->text = art_buf_steal(&b, &len);
-	m->msg = art_hl7_parse(m->text, len, NULL, perr, sizeof(perr));
-	cr_assert_not_null(m->msg, "parse: %s", perr);
-	m->st = art_canon_map(m->msg, &ctx, &m->res, m->err, sizeof(m->err));
-	cr_assert_leq(m->res.cnt, MAX_EV);
-	for (size_t i = 0; i < m->res.cnt; i++) {
-		char derr[256];
-		int id = -1;
-
-		cr_assert_eq(art_avro_decode_json(reg, m->res.events[i].value,
-						  m->res.events[i].value_len, &m->ev[i], &id, derr,
-						  sizeof(derr)),
-			     0, "decode: %s", derr);
-		cr_assert_eq(id, m->res.events[i].schema->id);
-		cr_assert_str_eq(m->res.events[i].topic, m->res.events[i].schema->subject);
-	}
-}
-
-static void unmap(struct mapped *m)
-{
-	for (size_t i = 0; i < MAX_EV; i++)
-		json_decref(m->ev[i]);
-	art_canon_result_free(&m->res);
-	art_hl7_msg_destroy(m->msg);
-	free(m->text);
-}
-
-/* The JSON value at a dotted path; numeric components index arrays. */
-static json_t *jat(json_t *j, const char *path)
-{
-	const char *p = path;
-
-	while (j && *p) {
-		char tok[64];
-		size_t n = strcspn(p, ".");
-
-		cr_assert_lt(n, sizeof(tok));
-		memcpy(tok, p, n);
-		tok[n] = '\0';
-		p += n + (p[n] == '.');
-		if (json_is_array(j)) {
-			long long i;
-
-			if (art_parse_int(tok, 0, 1000000, &i))
-				return NULL;
-			j = json_array_get(j, (size_t)i);
-		} else {
-			j = json_object_get(j, tok);
-		}
-	}
-	return j;
-}
-
-static void assert_str(json_t *j, const char *path, const char *want)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_string(v), "%s is not a string (%s)", path,
-		  v ? (json_is_null(v) ? "null" : "other") : "absent");
-	cr_assert_str_eq(json_string_value(v), want, "%s", path);
-}
-
-static void assert_null(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(v && json_is_null(v), "%s should be null", path);
-}
-
-static size_t jlen(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_array(v), "%s is not an array", path);
-	return json_array_size(v);
-}
-
-static double jreal(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_number(v), "%s is not a number", path);
-	return json_number_value(v);
-}
-
-static long long jint(json_t *j, const char *path)
-{
-	json_t *v = jat(j, path);
-
-	cr_assert(json_is_integer(v), "%s is not an integer", path);
-	return json_integer_value(v);
-}
+TestSuite(canonical_domains, .init = ct_setup, .fini = ct_teardown);
 
 #define MSH(type) "MSH|^~\\&|SND|FAC|RCV|RFAC|20240102133000-0500||" type "|CTL9|P|2.5.1"
 #define PID "PID|1||4711^^^GENHOSP^MR||Doe^Jane^Q||19800203|F"
@@ -205,31 +67,31 @@ Test(canonical_domains, encounter_event_per_adt_trigger)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char msh[160];
 		const char *segs[] = {msh, PID, "PV1|1|I|W1^101^A||||||||||||||||V77", NULL};
-		struct mapped m;
+		struct ct_mapped m;
 		const char *subject = NULL;
 
 		snprintf(msh, sizeof(msh), MSH("ADT^%s"), cases[i].trigger);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "%s: %s", cases[i].trigger, m.err);
 		cr_assert_eq(m.res.cnt, 2, "%s: %zu events", cases[i].trigger, m.res.cnt);
 		cr_assert_str_eq(m.res.events[0].topic, "canonical.patient");
-		assert_str(m.ev[0], "event_type", cases[i].patient_type);
+		ct_assert_str(m.ev[0], "event_type", cases[i].patient_type);
 		cr_assert_str_eq(m.res.events[1].topic, "canonical.encounter");
 		cr_assert_str_eq(m.res.events[1].event_type, cases[i].event_type);
-		assert_str(m.ev[1], "event_type", cases[i].event_type);
+		ct_assert_str(m.ev[1], "event_type", cases[i].event_type);
 		if (cases[i].status)
-			assert_str(m.ev[1], "status", cases[i].status);
+			ct_assert_str(m.ev[1], "status", cases[i].status);
 		else
-			assert_null(m.ev[1], "status");
-		assert_str(m.ev[1], "visit_number.value", "V77");
+			ct_assert_null(m.ev[1], "status");
+		ct_assert_str(m.ev[1], "visit_number.value", "V77");
 		/* one message, one idempotency key, distinct event ids */
-		assert_str(m.ev[1], "idempotency_key", m.res.idempotency_key);
+		ct_assert_str(m.ev[1], "idempotency_key", m.res.idempotency_key);
 		cr_assert_str_neq(m.res.events[0].event_id, m.res.events[1].event_id);
 		cr_assert_str_eq(art_canon_route_at("ADT", cases[i].trigger, 1, &subject),
 				 cases[i].event_type);
 		cr_assert_str_eq(subject, "canonical.encounter");
 		cr_assert_null(art_canon_route_at("ADT", cases[i].trigger, 2, NULL));
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 
@@ -255,17 +117,17 @@ Test(canonical_domains, registration_adds_an_encounter_only_for_a_visit)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char msh[160];
 		const char *segs[] = {msh, PID, cases[i].pv1, NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(msh, sizeof(msh), MSH("ADT^%s"), cases[i].trigger);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "case %zu: %s", i, m.err);
 		cr_assert_eq(m.res.cnt, cases[i].events, "case %zu: %zu events", i, m.res.cnt);
 		if (cases[i].events == 2 && !cases[i].pv1) {
-			assert_null(m.ev[1], "class");
-			assert_null(m.ev[1], "location");
+			ct_assert_null(m.ev[1], "class");
+			ct_assert_null(m.ev[1], "location");
 		}
-		unmap(&m);
+		ct_unmap(&m);
 	}
 }
 
@@ -282,67 +144,67 @@ Test(canonical_domains, encounter_fields_of_a_transfer)
 		"PV2|||CHEST^Chest pain^L|||||20240101|20240105",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 2);
 	e = m.ev[1];
-	assert_str(e, "trigger", "ADT^A02");
-	assert_str(e, "patient.identifiers.0.value", "4711");
+	ct_assert_str(e, "trigger", "ADT^A02");
+	ct_assert_str(e, "patient.identifiers.0.value", "4711");
 	/* class: code as sent, table display, the table as system */
-	assert_str(e, "class.code", "I");
-	assert_str(e, "class.display", "Inpatient");
-	assert_str(e, "class.system", "HL70004");
-	assert_str(e, "location.point_of_care", "4W");
-	assert_str(e, "location.room", "401");
-	assert_str(e, "location.bed", "B");
-	assert_str(e, "location.facility", "GENHOSP");
-	assert_str(e, "location.building", "MAIN");
-	assert_str(e, "location.floor", "4");
-	assert_str(e, "location.description", "North wing");
-	assert_str(e, "prior_location.point_of_care", "ICU");
-	assert_str(e, "prior_location.bed", "1");
-	assert_null(e, "prior_location.building");
-	cr_assert_eq(jlen(e, "attending_providers"), 2);
-	assert_str(e, "attending_providers.0.id", "1001");
-	assert_str(e, "attending_providers.0.family", "Attend");
-	cr_assert_eq(jlen(e, "attending_providers.0.given"), 2);
-	assert_str(e, "attending_providers.0.given.1", "M");
-	assert_str(e, "attending_providers.0.suffix", "Jr");
-	assert_str(e, "attending_providers.0.prefix", "Dr");
-	assert_str(e, "attending_providers.0.degree", "MD");
-	assert_str(e, "attending_providers.0.assigning_authority", "NPI");
-	assert_str(e, "attending_providers.1.family", "Second");
-	assert_str(e, "referring_providers.0.family", "Refer");
-	cr_assert_eq(jlen(e, "consulting_providers"), 0);
-	assert_str(e, "admitting_providers.0.id", "3001");
-	assert_str(e, "hospital_service.code", "MED");
-	assert_str(e, "hospital_service.system", "HL70069");
-	assert_str(e, "admission_type.code", "E");
-	assert_str(e, "admit_source.code", "7");
-	assert_str(e, "visit_number.value", "V100");
-	assert_str(e, "visit_number.assigning_authority", "GENHOSP");
-	assert_str(e, "visit_number.type", "VN");
+	ct_assert_str(e, "class.code", "I");
+	ct_assert_str(e, "class.display", "Inpatient");
+	ct_assert_str(e, "class.system", "HL70004");
+	ct_assert_str(e, "location.point_of_care", "4W");
+	ct_assert_str(e, "location.room", "401");
+	ct_assert_str(e, "location.bed", "B");
+	ct_assert_str(e, "location.facility", "GENHOSP");
+	ct_assert_str(e, "location.building", "MAIN");
+	ct_assert_str(e, "location.floor", "4");
+	ct_assert_str(e, "location.description", "North wing");
+	ct_assert_str(e, "prior_location.point_of_care", "ICU");
+	ct_assert_str(e, "prior_location.bed", "1");
+	ct_assert_null(e, "prior_location.building");
+	cr_assert_eq(ct_jlen(e, "attending_providers"), 2);
+	ct_assert_str(e, "attending_providers.0.id", "1001");
+	ct_assert_str(e, "attending_providers.0.family", "Attend");
+	cr_assert_eq(ct_jlen(e, "attending_providers.0.given"), 2);
+	ct_assert_str(e, "attending_providers.0.given.1", "M");
+	ct_assert_str(e, "attending_providers.0.suffix", "Jr");
+	ct_assert_str(e, "attending_providers.0.prefix", "Dr");
+	ct_assert_str(e, "attending_providers.0.degree", "MD");
+	ct_assert_str(e, "attending_providers.0.assigning_authority", "NPI");
+	ct_assert_str(e, "attending_providers.1.family", "Second");
+	ct_assert_str(e, "referring_providers.0.family", "Refer");
+	cr_assert_eq(ct_jlen(e, "consulting_providers"), 0);
+	ct_assert_str(e, "admitting_providers.0.id", "3001");
+	ct_assert_str(e, "hospital_service.code", "MED");
+	ct_assert_str(e, "hospital_service.system", "HL70069");
+	ct_assert_str(e, "admission_type.code", "E");
+	ct_assert_str(e, "admit_source.code", "7");
+	ct_assert_str(e, "visit_number.value", "V100");
+	ct_assert_str(e, "visit_number.assigning_authority", "GENHOSP");
+	ct_assert_str(e, "visit_number.type", "VN");
 	/* a source system wins over the default table */
-	assert_str(e, "discharge_disposition.code", "01");
-	assert_str(e, "discharge_disposition.display", "Home");
-	assert_str(e, "discharge_disposition.system", "HL70112");
-	assert_str(e, "discharged_to", "HOME");
-	assert_str(e, "pending_location.point_of_care", "TMP");
-	assert_str(e, "admitted_at.original", "20240101080000-0500");
-	cr_assert_eq(jint(e, "admitted_at.utc_offset_minutes"), -300);
-	assert_null(e, "discharged_at");
-	assert_str(e, "admit_reason.code", "CHEST");
-	assert_str(e, "expected_admit_at.precision", "day");
-	assert_str(e, "expected_discharge_at.original", "20240105");
+	ct_assert_str(e, "discharge_disposition.code", "01");
+	ct_assert_str(e, "discharge_disposition.display", "Home");
+	ct_assert_str(e, "discharge_disposition.system", "HL70112");
+	ct_assert_str(e, "discharged_to", "HOME");
+	ct_assert_str(e, "pending_location.point_of_care", "TMP");
+	ct_assert_str(e, "admitted_at.original", "20240101080000-0500");
+	cr_assert_eq(ct_jint(e, "admitted_at.utc_offset_minutes"), -300);
+	ct_assert_null(e, "discharged_at");
+	ct_assert_str(e, "admit_reason.code", "CHEST");
+	ct_assert_str(e, "expected_admit_at.precision", "day");
+	ct_assert_str(e, "expected_discharge_at.original", "20240105");
 	/* EVN: occurred_at (EVN-2), planned_at (EVN-3), reason (EVN-4) */
-	assert_str(e, "occurred_at.original", "20240102132959-0500");
-	assert_str(e, "planned_at.original", "20240102140000-0500");
-	assert_str(e, "event_reason.code", "02");
-	assert_str(e, "event_reason.system", "HL70062");
-	unmap(&m);
+	ct_assert_str(e, "occurred_at.original", "20240102132959-0500");
+	ct_assert_str(e, "planned_at.original", "20240102140000-0500");
+	ct_assert_str(e, "event_reason.code", "02");
+	ct_assert_str(e, "event_reason.system", "HL70062");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, swap_yields_an_encounter_per_patient)
@@ -353,20 +215,20 @@ Test(canonical_domains, swap_yields_an_encounter_per_patient)
 		"PID|1||4712^^^GENHOSP^MR||Roe^Rick", "PV1|1|I|W1^2^B",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 4);
 	/* the table's order: the patient rows first, then the encounter rows */
-	assert_str(m.ev[0], "patient.identifiers.0.value", "4711");
-	assert_str(m.ev[1], "patient.identifiers.0.value", "4712");
-	assert_str(m.ev[2], "event_type", "encounter.transferred");
-	assert_str(m.ev[2], "patient.identifiers.0.value", "4711");
-	assert_str(m.ev[2], "location.room", "1");
-	assert_str(m.ev[3], "patient.identifiers.0.value", "4712");
-	assert_str(m.ev[3], "location.bed", "B");
-	unmap(&m);
+	ct_assert_str(m.ev[0], "patient.identifiers.0.value", "4711");
+	ct_assert_str(m.ev[1], "patient.identifiers.0.value", "4712");
+	ct_assert_str(m.ev[2], "event_type", "encounter.transferred");
+	ct_assert_str(m.ev[2], "patient.identifiers.0.value", "4711");
+	ct_assert_str(m.ev[2], "location.room", "1");
+	ct_assert_str(m.ev[3], "patient.identifiers.0.value", "4712");
+	ct_assert_str(m.ev[3], "location.bed", "B");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, a_message_is_mapped_all_or_nothing)
@@ -374,28 +236,28 @@ Test(canonical_domains, a_message_is_mapped_all_or_nothing)
 	/* PV1-3 has an escape that is not valid UTF-8 (\XE9\ alone): decoding
 	 * the encounter fails, so the patient event is dropped too */
 	const char *segs[] = {MSH("ADT^A01"), PID, "PV1|1|I|W\\XE9\\st^1", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE, "%s", art_canon_status_name(m.st));
 	cr_assert_eq(m.res.cnt, 0);
 	cr_assert_not_null(strstr(m.err, "PV1-3"), "%s", m.err);
 	cr_assert_str_eq(m.res.key, "GENHOSP|4711", "keys even when unmappable");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, class_change_keeps_the_prior_visit_number)
 {
 	const char *segs[] = {MSH("ADT^A06"), PID, "MRG|4711^^^GENHOSP^MR||||V1^^^GENHOSP",
 			      "PV1|1|I|W1||||||||||||||||V2", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_str(m.ev[1], "class.code", "I");
-	assert_str(m.ev[1], "visit_number.value", "V2");
-	assert_str(m.ev[1], "prior_visit_number.value", "V1");
-	unmap(&m);
+	ct_assert_str(m.ev[1], "class.code", "I");
+	ct_assert_str(m.ev[1], "visit_number.value", "V2");
+	ct_assert_str(m.ev[1], "prior_visit_number.value", "V1");
+	ct_unmap(&m);
 }
 
 /* ---- orders ----------------------------------------------------------------------- */
@@ -421,15 +283,15 @@ Test(canonical_domains, order_event_type_follows_order_control)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char orc[64];
 		const char *segs[] = {MSH("ORM^O01"), PID, orc, "OBR|1|P1||CBC^Blood count^L", NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(orc, sizeof(orc), "ORC|%s|P1", cases[i].control);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "%s: %s", cases[i].control, m.err);
 		cr_assert_eq(m.res.cnt, 1);
 		cr_assert_str_eq(m.res.events[0].topic, "canonical.order");
-		assert_str(m.ev[0], "event_type", cases[i].event_type);
-		unmap(&m);
+		ct_assert_str(m.ev[0], "event_type", cases[i].event_type);
+		ct_unmap(&m);
 	}
 	cr_assert_str_eq(art_canon_route("ORM", "O01", NULL), "order.*");
 	cr_assert_str_eq(art_canon_route("RDE", "O11", NULL), "order.*");
@@ -457,60 +319,60 @@ Test(canonical_domains, order_fields_and_one_event_per_order_group)
 		"OBR|3|||718-7^Hemoglobin^LN",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 3, "ORC+OBR, ORC+OBR, and an OBR without ORC");
 	e = m.ev[0];
-	assert_str(e, "event_type", "order.placed");
-	assert_str(e, "trigger", "OML^O21");
-	assert_str(e, "order_control", "NW");
-	assert_str(e, "category", "service");
-	assert_str(e, "placer_order_id", "PL1");
-	assert_str(e, "placer_order_authority", "EHR");
-	assert_str(e, "filler_order_id", "FL1");
-	assert_str(e, "filler_order_authority", "LAB");
-	assert_str(e, "placer_group_id", "GRP1");
-	assert_str(e, "order_status", "SC");
-	assert_str(e, "priority", "R"); /* TQ1-9 wins over ORC-7.6 */
-	assert_str(e, "start_at.original", "20240103090000-0500");
-	assert_str(e, "end_at.original", "20240103100000-0500");
-	assert_str(e, "transaction_at.original", "20240102130000-0500");
-	assert_str(e, "entered_by.family", "Enter");
-	cr_assert_eq(jlen(e, "ordering_providers"), 1, "ORC-12 wins over OBR-16");
-	assert_str(e, "ordering_providers.0.family", "Order");
-	assert_str(e, "order_control_reason.display", "Reason");
-	assert_str(e, "ordering_facility", "Clinic One");
-	assert_str(e, "code.code", "57698-3");
-	assert_str(e, "code.display", "Lipid panel");
-	assert_str(e, "code.system", "LN");
-	assert_str(e, "clinical_info", "Fasting");
-	assert_str(e, "reasons.0.code", "R69");
-	assert_str(e, "diagnoses.0.code", "E10.9");
-	assert_str(e, "diagnoses.0.system", "I10");
-	cr_assert_eq(jlen(e, "notes"), 1);
-	assert_str(e, "notes.0", "Draw before breakfast");
-	cr_assert_eq(jlen(e, "observations"), 1, "specimen OBX are not order observations");
-	assert_str(e, "observations.0.code.code", "1234-5");
-	cr_assert_float_eq(jreal(e, "observations.0.value_number"), 72.5, 1e-9);
-	assert_str(e, "observations.0.units.code", "kg");
-	assert_str(e, "observations.0.notes.0", "Patient-reported");
-	assert_str(e, "visit_number.value", "VN9");
-	assert_null(e, "medication");
+	ct_assert_str(e, "event_type", "order.placed");
+	ct_assert_str(e, "trigger", "OML^O21");
+	ct_assert_str(e, "order_control", "NW");
+	ct_assert_str(e, "category", "service");
+	ct_assert_str(e, "placer_order_id", "PL1");
+	ct_assert_str(e, "placer_order_authority", "EHR");
+	ct_assert_str(e, "filler_order_id", "FL1");
+	ct_assert_str(e, "filler_order_authority", "LAB");
+	ct_assert_str(e, "placer_group_id", "GRP1");
+	ct_assert_str(e, "order_status", "SC");
+	ct_assert_str(e, "priority", "R"); /* TQ1-9 wins over ORC-7.6 */
+	ct_assert_str(e, "start_at.original", "20240103090000-0500");
+	ct_assert_str(e, "end_at.original", "20240103100000-0500");
+	ct_assert_str(e, "transaction_at.original", "20240102130000-0500");
+	ct_assert_str(e, "entered_by.family", "Enter");
+	cr_assert_eq(ct_jlen(e, "ordering_providers"), 1, "ORC-12 wins over OBR-16");
+	ct_assert_str(e, "ordering_providers.0.family", "Order");
+	ct_assert_str(e, "order_control_reason.display", "Reason");
+	ct_assert_str(e, "ordering_facility", "Clinic One");
+	ct_assert_str(e, "code.code", "57698-3");
+	ct_assert_str(e, "code.display", "Lipid panel");
+	ct_assert_str(e, "code.system", "LN");
+	ct_assert_str(e, "clinical_info", "Fasting");
+	ct_assert_str(e, "reasons.0.code", "R69");
+	ct_assert_str(e, "diagnoses.0.code", "E10.9");
+	ct_assert_str(e, "diagnoses.0.system", "I10");
+	cr_assert_eq(ct_jlen(e, "notes"), 1);
+	ct_assert_str(e, "notes.0", "Draw before breakfast");
+	cr_assert_eq(ct_jlen(e, "observations"), 1, "specimen OBX are not order observations");
+	ct_assert_str(e, "observations.0.code.code", "1234-5");
+	cr_assert_float_eq(ct_jreal(e, "observations.0.value_number"), 72.5, 1e-9);
+	ct_assert_str(e, "observations.0.units.code", "kg");
+	ct_assert_str(e, "observations.0.notes.0", "Patient-reported");
+	ct_assert_str(e, "visit_number.value", "VN9");
+	ct_assert_null(e, "medication");
 
 	e = m.ev[1];
-	assert_str(e, "event_type", "order.cancelled");
-	assert_str(e, "placer_order_id", "PL2");
-	assert_str(e, "code.code", "2345-7");
-	assert_null(e, "priority");
+	ct_assert_str(e, "event_type", "order.cancelled");
+	ct_assert_str(e, "placer_order_id", "PL2");
+	ct_assert_str(e, "code.code", "2345-7");
+	ct_assert_null(e, "priority");
 	e = m.ev[2];
-	assert_str(e, "event_type", "order.placed");
-	assert_null(e, "order_control");
-	assert_str(e, "code.code", "718-7");
+	ct_assert_str(e, "event_type", "order.placed");
+	ct_assert_null(e, "order_control");
+	ct_assert_str(e, "code.code", "718-7");
 	cr_assert_str_neq(m.res.events[0].event_id, m.res.events[2].event_id);
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, pharmacy_order)
@@ -524,40 +386,40 @@ Test(canonical_domains, pharmacy_order)
 		"RXR|PO^Oral^HL70162",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 1);
 	e = m.ev[0];
-	assert_str(e, "event_type", "order.placed");
-	assert_str(e, "category", "medication");
-	assert_str(e, "priority", "S"); /* ORC-7.6 without TQ1 */
-	assert_str(e, "code.code", "00069-3150-83");
-	assert_str(e, "code.system", "NDC");
-	cr_assert_float_eq(jreal(e, "medication.give_amount_min"), 500, 1e-9);
-	cr_assert_float_eq(jreal(e, "medication.give_amount_max"), 1000, 1e-9);
-	assert_str(e, "medication.give_units.code", "mg");
-	assert_str(e, "medication.dosage_form.code", "CAP");
-	cr_assert_eq(jlen(e, "medication.instructions"), 2);
-	assert_str(e, "medication.instructions.1", "Finish the course");
-	cr_assert_float_eq(jreal(e, "medication.dispense_amount"), 30, 1e-9);
-	cr_assert_eq(jint(e, "medication.refills"), 2);
-	assert_str(e, "medication.routes.0.code", "PO");
-	unmap(&m);
+	ct_assert_str(e, "event_type", "order.placed");
+	ct_assert_str(e, "category", "medication");
+	ct_assert_str(e, "priority", "S"); /* ORC-7.6 without TQ1 */
+	ct_assert_str(e, "code.code", "00069-3150-83");
+	ct_assert_str(e, "code.system", "NDC");
+	cr_assert_float_eq(ct_jreal(e, "medication.give_amount_min"), 500, 1e-9);
+	cr_assert_float_eq(ct_jreal(e, "medication.give_amount_max"), 1000, 1e-9);
+	ct_assert_str(e, "medication.give_units.code", "mg");
+	ct_assert_str(e, "medication.dosage_form.code", "CAP");
+	cr_assert_eq(ct_jlen(e, "medication.instructions"), 2);
+	ct_assert_str(e, "medication.instructions.1", "Finish the course");
+	cr_assert_float_eq(ct_jreal(e, "medication.dispense_amount"), 30, 1e-9);
+	cr_assert_eq(ct_jint(e, "medication.refills"), 2);
+	ct_assert_str(e, "medication.routes.0.code", "PO");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, order_without_an_order_is_unmappable)
 {
 	const char *segs[] = {MSH("ORM^O01"), PID, "NTE|1||nothing ordered", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert_eq(m.res.cnt, 0);
 	cr_assert_not_null(strstr(m.err, "ORM^O01"), "%s", m.err);
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- appointments ---------------------------------------------------------------- */
@@ -586,16 +448,16 @@ Test(canonical_domains, appointment_event_type_per_trigger)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char msh[160];
 		const char *segs[] = {msh, "SCH|A1|B1", PID, NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(msh, sizeof(msh), MSH("SIU^%s"), cases[i].trigger);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "%s: %s", cases[i].trigger, m.err);
 		cr_assert_eq(m.res.cnt, 1);
 		cr_assert_str_eq(m.res.events[0].topic, "canonical.appointment");
-		assert_str(m.ev[0], "event_type", cases[i].event_type);
+		ct_assert_str(m.ev[0], "event_type", cases[i].event_type);
 		cr_assert_str_eq(art_canon_route("SIU", cases[i].trigger, NULL), cases[i].event_type);
-		unmap(&m);
+		ct_unmap(&m);
 	}
 	cr_assert_null(art_canon_route("SIU", "S25", NULL));
 }
@@ -619,53 +481,53 @@ Test(canonical_domains, appointment_fields_and_resources)
 		"AIG|1||EQ1^Scale^L|EQ^Equipment^L||||20240301090000-0500|||10|min||Booked",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	e = m.ev[0];
-	assert_str(e, "placer_appointment_id", "P77");
-	assert_str(e, "filler_appointment_id", "F88");
-	assert_str(e, "occurrence_number", "1");
-	assert_str(e, "placer_group_id", "G5");
-	assert_str(e, "reason.code", "CHK");
-	assert_str(e, "appointment_type.code", "ROUT");
-	assert_str(e, "status.code", "Booked");
-	assert_str(e, "status.system", "HL70278");
-	cr_assert_float_eq(jreal(e, "duration"), 30, 1e-9);
-	assert_str(e, "duration_units.code", "min");
+	ct_assert_str(e, "placer_appointment_id", "P77");
+	ct_assert_str(e, "filler_appointment_id", "F88");
+	ct_assert_str(e, "occurrence_number", "1");
+	ct_assert_str(e, "placer_group_id", "G5");
+	ct_assert_str(e, "reason.code", "CHK");
+	ct_assert_str(e, "appointment_type.code", "ROUT");
+	ct_assert_str(e, "status.code", "Booked");
+	ct_assert_str(e, "status.system", "HL70278");
+	cr_assert_float_eq(ct_jreal(e, "duration"), 30, 1e-9);
+	ct_assert_str(e, "duration_units.code", "min");
 	/* no TQ1: SCH-11.4 / .5 */
-	assert_str(e, "start_at.original", "20240301090000-0500");
-	assert_str(e, "end_at.original", "20240301093000-0500");
-	assert_str(e, "placer_contact.family", "Place");
-	assert_str(e, "entered_by.family", "Enter");
-	assert_str(e, "notes.0", "Bring your card");
-	assert_str(e, "visit_number.value", "VIS1");
-	assert_str(e, "patient.identifiers.0.value", "4711");
-	cr_assert_eq(jlen(e, "resources"), 4);
-	assert_str(e, "resources.0.kind", "service");
-	cr_assert_eq(jint(e, "resources.0.group"), 1);
-	assert_str(e, "resources.0.code.code", "99213");
-	assert_str(e, "resources.0.start_at.original", "20240301090000-0500");
-	cr_assert_float_eq(jreal(e, "resources.0.duration"), 30, 1e-9);
-	assert_str(e, "resources.0.duration_units.display", "Minutes");
-	assert_str(e, "resources.0.status", "Booked");
-	assert_str(e, "resources.0.notes.0", "Fasting");
-	assert_str(e, "resources.1.kind", "location");
-	assert_str(e, "resources.1.location.point_of_care", "CLIN");
-	assert_str(e, "resources.1.location.room", "R2");
-	assert_str(e, "resources.1.location.facility", "MAIN");
-	assert_str(e, "resources.1.type.code", "C");
-	assert_str(e, "resources.2.kind", "personnel");
-	cr_assert_eq(jint(e, "resources.2.group"), 2);
-	assert_str(e, "resources.2.person.id", "77");
-	assert_str(e, "resources.2.person.family", "Doc");
-	assert_str(e, "resources.2.type.code", "MD");
-	assert_str(e, "resources.3.kind", "general");
-	assert_str(e, "resources.3.code.code", "EQ1");
-	assert_str(e, "resources.3.status", "Booked");
-	unmap(&m);
+	ct_assert_str(e, "start_at.original", "20240301090000-0500");
+	ct_assert_str(e, "end_at.original", "20240301093000-0500");
+	ct_assert_str(e, "placer_contact.family", "Place");
+	ct_assert_str(e, "entered_by.family", "Enter");
+	ct_assert_str(e, "notes.0", "Bring your card");
+	ct_assert_str(e, "visit_number.value", "VIS1");
+	ct_assert_str(e, "patient.identifiers.0.value", "4711");
+	cr_assert_eq(ct_jlen(e, "resources"), 4);
+	ct_assert_str(e, "resources.0.kind", "service");
+	cr_assert_eq(ct_jint(e, "resources.0.group"), 1);
+	ct_assert_str(e, "resources.0.code.code", "99213");
+	ct_assert_str(e, "resources.0.start_at.original", "20240301090000-0500");
+	cr_assert_float_eq(ct_jreal(e, "resources.0.duration"), 30, 1e-9);
+	ct_assert_str(e, "resources.0.duration_units.display", "Minutes");
+	ct_assert_str(e, "resources.0.status", "Booked");
+	ct_assert_str(e, "resources.0.notes.0", "Fasting");
+	ct_assert_str(e, "resources.1.kind", "location");
+	ct_assert_str(e, "resources.1.location.point_of_care", "CLIN");
+	ct_assert_str(e, "resources.1.location.room", "R2");
+	ct_assert_str(e, "resources.1.location.facility", "MAIN");
+	ct_assert_str(e, "resources.1.type.code", "C");
+	ct_assert_str(e, "resources.2.kind", "personnel");
+	cr_assert_eq(ct_jint(e, "resources.2.group"), 2);
+	ct_assert_str(e, "resources.2.person.id", "77");
+	ct_assert_str(e, "resources.2.person.family", "Doc");
+	ct_assert_str(e, "resources.2.type.code", "MD");
+	ct_assert_str(e, "resources.3.kind", "general");
+	ct_assert_str(e, "resources.3.code.code", "EQ1");
+	ct_assert_str(e, "resources.3.status", "Booked");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, appointment_without_patient_and_tq1_times)
@@ -679,27 +541,27 @@ Test(canonical_domains, appointment_without_patient_and_tq1_times)
 		"AIL|1||OR1",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_null(m.ev[0], "patient");
+	ct_assert_null(m.ev[0], "patient");
 	cr_assert_str_eq(m.res.key, "SND|CTL9");
-	assert_str(m.ev[0], "start_at.original", "20240301090000");
-	assert_str(m.ev[0], "end_at.precision", "second");
-	assert_str(m.ev[0], "resources.0.location.point_of_care", "OR1");
-	unmap(&m);
+	ct_assert_str(m.ev[0], "start_at.original", "20240301090000");
+	ct_assert_str(m.ev[0], "end_at.precision", "second");
+	ct_assert_str(m.ev[0], "resources.0.location.point_of_care", "OR1");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, appointment_without_sch_is_unmappable)
 {
 	const char *segs[] = {MSH("SIU^S12"), PID, NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert_not_null(strstr(m.err, "SCH"), "%s", m.err);
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- documents -------------------------------------------------------------------- */
@@ -720,15 +582,15 @@ Test(canonical_domains, document_event_type_per_trigger)
 	for (size_t i = 0; i < ART_ARRAY_SIZE(cases); i++) {
 		char msh[160];
 		const char *segs[] = {msh, "EVN|" , PID, "TXA|1|CN|TX", NULL};
-		struct mapped m;
+		struct ct_mapped m;
 
 		snprintf(msh, sizeof(msh), MSH("MDM^%s"), cases[i].trigger);
-		map_segs(&m, segs);
+		ct_map_segs(&m, segs);
 		cr_assert_eq(m.st, ART_CANON_MAPPED, "%s: %s", cases[i].trigger, m.err);
 		cr_assert_eq(m.res.cnt, 1);
 		cr_assert_str_eq(m.res.events[0].topic, "canonical.document");
-		assert_str(m.ev[0], "event_type", cases[i].event_type);
-		unmap(&m);
+		ct_assert_str(m.ev[0], "event_type", cases[i].event_type);
+		ct_unmap(&m);
 	}
 }
 
@@ -749,69 +611,69 @@ Test(canonical_domains, document_text_and_attachments)
 		"OBX|5|CE|X^Coded||A^Alpha||||||F",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	e = m.ev[0];
-	assert_str(e, "event_type", "document.created");
-	assert_str(e, "document_id", "DOC1");
-	assert_str(e, "parent_document_id", "DOC0");
-	assert_str(e, "document_type.code", "DS");
-	assert_str(e, "document_type.system", "LN");
-	assert_str(e, "content_presentation", "FT");
-	assert_str(e, "activity_at.original", "20240102100000");
-	assert_str(e, "originated_at.original", "20240102090000");
-	assert_str(e, "transcribed_at.original", "20240102093000");
-	assert_str(e, "edited_at.original", "20240102094000");
-	cr_assert_eq(jlen(e, "authors"), 2);
-	assert_str(e, "authors.1.family", "Coauthor");
-	assert_str(e, "authenticators.0.family", "Auth");
-	assert_str(e, "transcriptionist.family", "Typist");
-	assert_str(e, "placer_order_id", "PO1");
-	assert_str(e, "filler_order_id", "FO1");
-	assert_str(e, "file_name", "ds.txt");
-	assert_str(e, "completion_status", "AU");
-	assert_str(e, "confidentiality_status", "V");
-	assert_str(e, "availability_status", "AV");
-	assert_str(e, "storage_status", "AC");
-	assert_str(e, "change_reason", "typo");
-	assert_str(e, "visit_number.value", "V5");
+	ct_assert_str(e, "event_type", "document.created");
+	ct_assert_str(e, "document_id", "DOC1");
+	ct_assert_str(e, "parent_document_id", "DOC0");
+	ct_assert_str(e, "document_type.code", "DS");
+	ct_assert_str(e, "document_type.system", "LN");
+	ct_assert_str(e, "content_presentation", "FT");
+	ct_assert_str(e, "activity_at.original", "20240102100000");
+	ct_assert_str(e, "originated_at.original", "20240102090000");
+	ct_assert_str(e, "transcribed_at.original", "20240102093000");
+	ct_assert_str(e, "edited_at.original", "20240102094000");
+	cr_assert_eq(ct_jlen(e, "authors"), 2);
+	ct_assert_str(e, "authors.1.family", "Coauthor");
+	ct_assert_str(e, "authenticators.0.family", "Auth");
+	ct_assert_str(e, "transcriptionist.family", "Typist");
+	ct_assert_str(e, "placer_order_id", "PO1");
+	ct_assert_str(e, "filler_order_id", "FO1");
+	ct_assert_str(e, "file_name", "ds.txt");
+	ct_assert_str(e, "completion_status", "AU");
+	ct_assert_str(e, "confidentiality_status", "V");
+	ct_assert_str(e, "availability_status", "AV");
+	ct_assert_str(e, "storage_status", "AC");
+	ct_assert_str(e, "change_reason", "typo");
+	ct_assert_str(e, "visit_number.value", "V5");
 	/* \.br\ and repetitions and segments: one line each */
-	assert_str(e, "text", "Line one\nLine two\nLine three\nLine four");
-	cr_assert_eq(jlen(e, "attachments"), 2);
-	assert_str(e, "attachments.0.kind", "data");
-	assert_str(e, "attachments.0.media_type", "application/pdf");
-	assert_str(e, "attachments.0.encoding", "Base64");
-	assert_str(e, "attachments.0.data", "JVBERi0=");
-	assert_str(e, "attachments.0.application", "EHR");
-	assert_str(e, "attachments.1.kind", "reference");
-	assert_str(e, "attachments.1.reference", "http://img.example/1");
-	assert_str(e, "attachments.1.application", "PACS");
-	assert_str(e, "attachments.1.media_type", "image/jpeg");
-	assert_null(e, "attachments.1.data");
-	unmap(&m);
+	ct_assert_str(e, "text", "Line one\nLine two\nLine three\nLine four");
+	cr_assert_eq(ct_jlen(e, "attachments"), 2);
+	ct_assert_str(e, "attachments.0.kind", "data");
+	ct_assert_str(e, "attachments.0.media_type", "application/pdf");
+	ct_assert_str(e, "attachments.0.encoding", "Base64");
+	ct_assert_str(e, "attachments.0.data", "JVBERi0=");
+	ct_assert_str(e, "attachments.0.application", "EHR");
+	ct_assert_str(e, "attachments.1.kind", "reference");
+	ct_assert_str(e, "attachments.1.reference", "http://img.example/1");
+	ct_assert_str(e, "attachments.1.application", "PACS");
+	ct_assert_str(e, "attachments.1.media_type", "image/jpeg");
+	ct_assert_null(e, "attachments.1.data");
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, document_without_content_or_txa)
 {
 	const char *with_txa[] = {MSH("MDM^T01"), PID, "TXA|1|CN|TX|||||||||DOC9", NULL};
 	const char *without[] = {MSH("MDM^T01"), PID, "OBX|1|TX|X||text", NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, with_txa);
+	ct_map_segs(&m, with_txa);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
-	assert_null(m.ev[0], "text"); /* a notification: no content */
-	cr_assert_eq(jlen(m.ev[0], "attachments"), 0);
-	assert_str(m.ev[0], "document_id", "DOC9");
-	assert_str(m.ev[0], "document_type.system", "HL70270");
-	unmap(&m);
+	ct_assert_null(m.ev[0], "text"); /* a notification: no content */
+	cr_assert_eq(ct_jlen(m.ev[0], "attachments"), 0);
+	ct_assert_str(m.ev[0], "document_id", "DOC9");
+	ct_assert_str(m.ev[0], "document_type.system", "HL70270");
+	ct_unmap(&m);
 
-	map_segs(&m, without);
+	ct_map_segs(&m, without);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert_not_null(strstr(m.err, "TXA"), "%s", m.err);
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- immunizations ------------------------------------------------------------------ */
@@ -833,68 +695,68 @@ Test(canonical_domains, immunization_per_rxa_and_action_code)
 		"RXA|0|1|20220101||88^Flu^CVX|999||||||||||||RE^Refused^NIP002||RE|D",
 		NULL,
 	};
-	struct mapped m;
+	struct ct_mapped m;
 	json_t *e;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_MAPPED, "%s", m.err);
 	cr_assert_eq(m.res.cnt, 3);
 	for (size_t i = 0; i < 3; i++)
 		cr_assert_str_eq(m.res.events[i].topic, "canonical.immunization");
 	e = m.ev[0];
-	assert_str(e, "event_type", "immunization.recorded");
-	assert_str(e, "vaccine.code", "140");
-	assert_str(e, "vaccine.system", "CVX");
-	assert_str(e, "administered_at.original", "20240110093000-0500");
-	cr_assert_eq(jint(e, "administered_at.utc_offset_minutes"), -300);
-	cr_assert_float_eq(jreal(e, "dose_amount"), 0.5, 1e-9);
-	assert_str(e, "dose_units.code", "mL");
-	assert_str(e, "administration_notes.0.code", "00");
-	assert_str(e, "administering_providers.0.family", "Nurse");
-	assert_str(e, "administered_at_location.facility", "CLINIC1");
-	cr_assert_eq(jlen(e, "lot_numbers"), 2);
-	assert_str(e, "lot_numbers.1", "LOT2");
-	assert_str(e, "expires_at.original", "20250101");
-	assert_str(e, "manufacturer.code", "SKB");
-	assert_str(e, "manufacturer.system", "MVX");
-	assert_str(e, "completion_status", "CP");
-	assert_str(e, "action_code", "A");
-	assert_str(e, "route.code", "C28161");
-	assert_str(e, "site.code", "LD");
-	assert_str(e, "site.display", "Left deltoid");
-	assert_str(e, "placer_order_id", "PO1");
-	assert_str(e, "filler_order_id", "FO1");
-	assert_str(e, "ordering_providers.0.family", "Order");
-	assert_str(e, "entered_by.family", "Enter");
-	cr_assert_eq(jlen(e, "observations"), 2);
-	assert_str(e, "observations.0.code.code", "64994-7");
-	assert_str(e, "observations.0.value_coding.code", "V02");
-	assert_str(e, "observations.0.notes.0", "checked");
-	assert_str(e, "observations.1.value_time.precision", "day");
+	ct_assert_str(e, "event_type", "immunization.recorded");
+	ct_assert_str(e, "vaccine.code", "140");
+	ct_assert_str(e, "vaccine.system", "CVX");
+	ct_assert_str(e, "administered_at.original", "20240110093000-0500");
+	cr_assert_eq(ct_jint(e, "administered_at.utc_offset_minutes"), -300);
+	cr_assert_float_eq(ct_jreal(e, "dose_amount"), 0.5, 1e-9);
+	ct_assert_str(e, "dose_units.code", "mL");
+	ct_assert_str(e, "administration_notes.0.code", "00");
+	ct_assert_str(e, "administering_providers.0.family", "Nurse");
+	ct_assert_str(e, "administered_at_location.facility", "CLINIC1");
+	cr_assert_eq(ct_jlen(e, "lot_numbers"), 2);
+	ct_assert_str(e, "lot_numbers.1", "LOT2");
+	ct_assert_str(e, "expires_at.original", "20250101");
+	ct_assert_str(e, "manufacturer.code", "SKB");
+	ct_assert_str(e, "manufacturer.system", "MVX");
+	ct_assert_str(e, "completion_status", "CP");
+	ct_assert_str(e, "action_code", "A");
+	ct_assert_str(e, "route.code", "C28161");
+	ct_assert_str(e, "site.code", "LD");
+	ct_assert_str(e, "site.display", "Left deltoid");
+	ct_assert_str(e, "placer_order_id", "PO1");
+	ct_assert_str(e, "filler_order_id", "FO1");
+	ct_assert_str(e, "ordering_providers.0.family", "Order");
+	ct_assert_str(e, "entered_by.family", "Enter");
+	cr_assert_eq(ct_jlen(e, "observations"), 2);
+	ct_assert_str(e, "observations.0.code.code", "64994-7");
+	ct_assert_str(e, "observations.0.value_coding.code", "V02");
+	ct_assert_str(e, "observations.0.notes.0", "checked");
+	ct_assert_str(e, "observations.1.value_time.precision", "day");
 
 	e = m.ev[1];
-	assert_str(e, "event_type", "immunization.updated");
-	assert_str(e, "filler_order_id", "FO2");
-	assert_str(e, "administration_notes.0.code", "01");
-	cr_assert_eq(jlen(e, "observations"), 0);
+	ct_assert_str(e, "event_type", "immunization.updated");
+	ct_assert_str(e, "filler_order_id", "FO2");
+	ct_assert_str(e, "administration_notes.0.code", "01");
+	cr_assert_eq(ct_jlen(e, "observations"), 0);
 	e = m.ev[2];
-	assert_str(e, "event_type", "immunization.deleted");
-	assert_null(e, "filler_order_id"); /* an RXA without its own ORC */
-	assert_str(e, "completion_status", "RE");
-	assert_str(e, "refusal_reasons.0.code", "RE");
+	ct_assert_str(e, "event_type", "immunization.deleted");
+	ct_assert_null(e, "filler_order_id"); /* an RXA without its own ORC */
+	ct_assert_str(e, "completion_status", "RE");
+	ct_assert_str(e, "refusal_reasons.0.code", "RE");
 	cr_assert_str_eq(art_canon_route("VXU", "V04", NULL), "immunization.*");
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 Test(canonical_domains, immunization_without_rxa_is_unmappable)
 {
 	const char *segs[] = {MSH("VXU^V04"), PID, NULL};
-	struct mapped m;
+	struct ct_mapped m;
 
-	map_segs(&m, segs);
+	ct_map_segs(&m, segs);
 	cr_assert_eq(m.st, ART_CANON_UNMAPPABLE);
 	cr_assert_not_null(strstr(m.err, "RXA"), "%s", m.err);
-	unmap(&m);
+	ct_unmap(&m);
 }
 
 /* ---- schemas ---------------------------------------------------------------------- */
@@ -943,7 +805,7 @@ Test(canonical_domains, schemas_share_the_envelope)
 	static const char *const envelope[] = {"event_id", "idempotency_key", "event_type",
 					       "occurred_at", "received_at", "source",
 					       "source_message_id", "patient", "raw_ref"};
-	const struct art_schema *patient = art_schema_by_subject(reg, "canonical.patient", 1);
+	const struct art_schema *patient = art_schema_by_subject(ct_reg, "canonical.patient", 1);
 	json_error_t jerr;
 	json_t *pj;
 
@@ -951,12 +813,12 @@ Test(canonical_domains, schemas_share_the_envelope)
 	pj = json_loads(patient->text, 0, &jerr);
 	cr_assert_not_null(pj, "%s", jerr.text);
 	for (size_t i = 0; i < ART_ARRAY_SIZE(subjects); i++) {
-		const struct art_schema *s = art_schema_by_subject(reg, subjects[i].subject, 1);
+		const struct art_schema *s = art_schema_by_subject(ct_reg, subjects[i].subject, 1);
 		json_t *sj, *fields;
 
 		cr_assert_not_null(s, "%s", subjects[i].subject);
 		cr_assert_eq(s->id, subjects[i].id, "%s", subjects[i].subject);
-		cr_assert_eq(art_schema_by_id(reg, subjects[i].id), s);
+		cr_assert_eq(art_schema_by_id(ct_reg, subjects[i].id), s);
 		sj = json_loads(s->text, 0, &jerr);
 		cr_assert_not_null(sj, "%s", jerr.text);
 		fields = json_object_get(sj, "fields");
@@ -969,7 +831,7 @@ Test(canonical_domains, schemas_share_the_envelope)
 				  "%s: envelope field %s differs from canonical.patient v1",
 				  subjects[i].subject, envelope[k]);
 		}
-		assert_str(fields, "9.name", "trigger");
+		ct_assert_str(fields, "9.name", "trigger");
 		check_optional_shape(fields, subjects[i].subject);
 		json_decref(sj);
 	}
