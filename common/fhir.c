@@ -343,6 +343,16 @@ static json_t *art_fhir_coding(const struct art_fhir_ctx *x, const json_t *c)
 	return out;
 }
 
+/* Sets obj[key] to the array arr when it has elements; frees it
+ * otherwise (FHIR forbids empty arrays). Takes arr. */
+static void art_fhir_put_nonempty(json_t *obj, const char *key, json_t *arr)
+{
+	if (json_array_size(arr))
+		json_object_set_new(obj, key, arr);
+	else
+		json_decref(arr);
+}
+
 /* A CodeableConcept from a canonical Coding, or NULL. */
 static json_t *art_fhir_cc(const struct art_fhir_ctx *x, const json_t *c)
 {
@@ -495,10 +505,7 @@ static void art_fhir_put_notes(json_t *obj, const json_t *arr)
 		if (json_is_string(v) && art_fhir_has_text(json_string_value(v)))
 			json_array_append_new(notes, json_pack("{s:s}", "text", json_string_value(v)));
 	}
-	if (json_array_size(notes))
-		json_object_set_new(obj, "note", notes);
-	else
-		json_decref(notes);
+	art_fhir_put_nonempty(obj, "note", notes);
 }
 
 /* "Family Given Given" of a canonical Provider or HumanName into buf. */
@@ -550,6 +557,23 @@ static json_t *art_fhir_provider_ref(const struct art_fhir_ctx *x, const json_t 
 	art_fhir_put_str(ref, "display", name);
 	return ref;
 }
+
+/* Appends conv(x, e) for every element e of src to dst, skipping the
+ * elements conv turns into nothing. */
+static void art_fhir_append_each(const struct art_fhir_ctx *x, json_t *dst, json_t *src,
+				 json_t *(*conv)(const struct art_fhir_ctx *, const json_t *))
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(src, i, e) {
+		json_t *v = conv(x, e);
+
+		if (v)
+			json_array_append_new(dst, v);
+	}
+}
+
 
 /* "point of care, room, bed, facility" of a canonical Location. */
 static const char *art_fhir_location_text(const json_t *loc, char *buf, size_t size)
@@ -707,10 +731,7 @@ static void art_fhir_patient_fill(struct art_fhir_ctx *x, json_t *res, const jso
 			if (json_is_string(g) && art_fhir_has_text(json_string_value(g)))
 				json_array_append(given, g);
 		}
-		if (json_array_size(given))
-			json_object_set_new(n, "given", given);
-		else
-			json_decref(given);
+		art_fhir_put_nonempty(n, "given", given);
 		if (art_fhir_has_text(art_fhir_str(v, "prefix")))
 			json_object_set_new(n, "prefix", json_pack("[s]", art_fhir_str(v, "prefix")));
 		if (art_fhir_has_text(art_fhir_str(v, "suffix")))
@@ -729,10 +750,7 @@ static void art_fhir_patient_fill(struct art_fhir_ctx *x, json_t *res, const jso
 		else
 			json_decref(n);
 	}
-	if (json_array_size(arr))
-		json_object_set_new(res, "name", arr);
-	else
-		json_decref(arr);
+	art_fhir_put_nonempty(res, "name", arr);
 	{
 		const char *sex = art_fhir_str(pat, "sex");
 		static const char *const map[][2] = {{"F", "female"}, {"M", "male"}, {"O", "other"},
@@ -777,10 +795,7 @@ static void art_fhir_patient_fill(struct art_fhir_ctx *x, json_t *res, const jso
 			json_object_set_new(t, "use", json_string("home"));
 		json_array_append_new(arr, t);
 	}
-	if (json_array_size(arr))
-		json_object_set_new(res, "telecom", arr);
-	else
-		json_decref(arr);
+	art_fhir_put_nonempty(res, "telecom", arr);
 	if (json_is_true(json_object_get(ev, "deceased")) && art_fhir_obj(ev, "deceased_at"))
 		art_fhir_put_time(res, "deceasedDateTime", ev, "deceased_at", 0);
 	else if (json_is_boolean(json_object_get(ev, "deceased")))
@@ -795,10 +810,7 @@ static void art_fhir_patient_fill(struct art_fhir_ctx *x, json_t *res, const jso
 			if (json_is_string(l) && art_fhir_has_text(json_string_value(l)))
 				json_array_append(lines, l);
 		}
-		if (json_array_size(lines))
-			json_object_set_new(a, "line", lines);
-		else
-			json_decref(lines);
+		art_fhir_put_nonempty(a, "line", lines);
 		art_fhir_put_str(a, "city", art_fhir_str(v, "city"));
 		art_fhir_put_str(a, "state", art_fhir_str(v, "state"));
 		art_fhir_put_str(a, "postalCode", art_fhir_str(v, "postal_code"));
@@ -814,10 +826,7 @@ static void art_fhir_patient_fill(struct art_fhir_ctx *x, json_t *res, const jso
 		else
 			json_decref(a);
 	}
-	if (json_array_size(arr))
-		json_object_set_new(res, "address", arr);
-	else
-		json_decref(arr);
+	art_fhir_put_nonempty(res, "address", arr);
 	art_fhir_put_cc(x, res, "maritalStatus", art_fhir_obj(ev, "marital_status"));
 	{
 		json_t *lang = art_fhir_obj(ev, "language");
@@ -977,10 +986,7 @@ static void art_fhir_obs_value(struct art_fhir_ctx *x, json_t *res, const json_t
 			    flags, art_fhir_cc_code("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
 			                            buf));
 	}
-	if (json_array_size(flags))
-		json_object_set_new(res, "interpretation", flags);
-	else
-		json_decref(flags);
+	art_fhir_put_nonempty(res, "interpretation", flags);
 	if (art_fhir_has_text(art_fhir_str(o, "reference_range")))
 		json_object_set_new(res, "referenceRange",
 		                    json_pack("[{s:s}]", "text", art_fhir_str(o, "reference_range")));
@@ -1122,10 +1128,7 @@ static int art_fhir_do_result(struct art_fhir_ctx *x)
 			json_array_append_new(results, art_fhir_ref(oe->full_url));
 		}
 		json_decref(eff);
-		if (json_array_size(results))
-			json_object_set_new(dr, "result", results);
-		else
-			json_decref(results);
+		art_fhir_put_nonempty(dr, "result", results);
 		if (!art_fhir_add(x, "DiagnosticReport", dr, sys, val, 0))
 			return -1;
 	}
@@ -1218,10 +1221,7 @@ static int art_fhir_do_encounter(struct art_fhir_ctx *x)
 	art_fhir_participants(x, parts, x->ev, "referring_providers", "REF");
 	art_fhir_participants(x, parts, x->ev, "consulting_providers", "CON");
 	art_fhir_participants(x, parts, x->ev, "admitting_providers", "ADM");
-	if (json_array_size(parts))
-		json_object_set_new(res, "participant", parts);
-	else
-		json_decref(parts);
+	art_fhir_put_nonempty(res, "participant", parts);
 	{
 		json_t *period = json_object();
 
@@ -1256,10 +1256,7 @@ static int art_fhir_do_encounter(struct art_fhir_ctx *x)
 	if (art_fhir_location_text(art_fhir_obj(x->ev, "pending_location"), lbuf, sizeof(lbuf)))
 		json_array_append_new(loc, json_pack("{s:{s:s},s:s}", "location", "display", lbuf,
 		                                     "status", "planned"));
-	if (json_array_size(loc))
-		json_object_set_new(res, "location", loc);
-	else
-		json_decref(loc);
+	art_fhir_put_nonempty(res, "location", loc);
 	return art_fhir_add(x, "Encounter", res, sys, kval, 0) ? 0 : -1;
 }
 
@@ -1304,7 +1301,7 @@ static int art_fhir_do_order(struct art_fhir_ctx *x)
 	const char *filler = art_fhir_str(ev, "filler_order_id"), *placer = art_fhir_str(ev, "placer_order_id");
 	const char *fa = art_fhir_str(ev, "filler_order_authority"), *pa = art_fhir_str(ev, "placer_order_authority");
 	char sys[512], val[512];
-	json_t *res, *ids, *code, *cc, *reasons, *r;
+	json_t *res, *ids, *code, *cc, *reasons;
 	const char *status = "active";
 	size_t i;
 
@@ -1354,22 +1351,9 @@ static int art_fhir_do_order(struct art_fhir_ctx *x)
 			json_object_set_new(res, "requester", ref);
 	}
 	reasons = json_array();
-	json_array_foreach(art_fhir_arr(ev, "reasons"), i, r) {
-		json_t *c = art_fhir_cc(x, r);
-
-		if (c)
-			json_array_append_new(reasons, c);
-	}
-	json_array_foreach(art_fhir_arr(ev, "diagnoses"), i, r) {
-		json_t *c = art_fhir_cc(x, r);
-
-		if (c)
-			json_array_append_new(reasons, c);
-	}
-	if (json_array_size(reasons))
-		json_object_set_new(res, "reasonCode", reasons);
-	else
-		json_decref(reasons);
+	art_fhir_append_each(x, reasons, art_fhir_arr(ev, "reasons"), art_fhir_cc);
+	art_fhir_append_each(x, reasons, art_fhir_arr(ev, "diagnoses"), art_fhir_cc);
+	art_fhir_put_nonempty(res, "reasonCode", reasons);
 	art_fhir_put_notes(res, art_fhir_arr(ev, "notes"));
 	if (med) {
 		json_t *m = art_fhir_obj(ev, "medication"), *dose = json_object();
@@ -1590,16 +1574,8 @@ static int art_fhir_do_document(struct art_fhir_ctx *x)
 	if (art_fhir_put_time(res, "date", ev, "activity_at", 1) == -1)
 		art_fhir_put_time(res, "date", ev, "originated_at", 1);
 	authors = json_array();
-	json_array_foreach(art_fhir_arr(ev, "authors"), i, a) {
-		json_t *ref = art_fhir_provider_ref(x, a);
-
-		if (ref)
-			json_array_append_new(authors, ref);
-	}
-	if (json_array_size(authors))
-		json_object_set_new(res, "author", authors);
-	else
-		json_decref(authors);
+	art_fhir_append_each(x, authors, art_fhir_arr(ev, "authors"), art_fhir_provider_ref);
+	art_fhir_put_nonempty(res, "author", authors);
 	{
 		json_t *ref = art_fhir_provider_ref(x, json_array_get(art_fhir_arr(ev, "authenticators"), 0));
 
@@ -1756,10 +1732,7 @@ static int art_fhir_do_immunization(struct art_fhir_ctx *x)
 		if (ref)
 			json_array_append_new(perf, json_pack("{s:o}", "actor", ref));
 	}
-	if (json_array_size(perf))
-		json_object_set_new(res, "performer", perf);
-	else
-		json_decref(perf);
+	art_fhir_put_nonempty(res, "performer", perf);
 	art_fhir_put_notes(res, art_fhir_arr(ev, "notes"));
 	return art_fhir_add(x, "Immunization", res, sys, val, 0) ? 0 : -1;
 }
