@@ -225,6 +225,41 @@ static int art_ingest_add_dlq(struct art_hl7_ingester *ing, struct art_hl7_inges
 	return 0;
 }
 
+/* 1 when buf is one message: it starts with "MSH" (after an optional
+ * UTF-8 BOM) and no later line starts, after blanks, a header segment
+ * (MSH, BHS, FHS, BTS, FTS), or an MLLP byte (0x0B, 0x1C) that the
+ * splitter treats as a boundary. Then splitting would find exactly this one message, and the
+ * hot path can skip the split. */
+static int art_ingest_single_msh(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+
+	if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3;
+	if (end - p < 3 || memcmp(p, "MSH", 3) != 0)
+		return 0;
+	if (memchr(p, 0x0b, (size_t)(end - p)) || memchr(p, 0x1c, (size_t)(end - p)))
+		return 0;
+	for (int t = 0; t < 2; t++) {
+		const char *q = memchr(p, t ? '\n' : '\r', (size_t)(end - p));
+
+		for (; q; q = memchr(q + 1, t ? '\n' : '\r', (size_t)(end - q - 1))) {
+			const char *h = q + 1;
+
+			/* blank lines and indentation do not hide a header */
+			while (h < end && (*h == '\r' || *h == '\n' || *h == ' ' || *h == '\t'))
+				h++;
+			if (end - h >= 3 && (!memcmp(h, "MSH", 3) || !memcmp(h, "BHS", 3) ||
+					     !memcmp(h, "FHS", 3) || !memcmp(h, "BTS", 3) ||
+					     !memcmp(h, "FTS", 3)))
+				return 0;
+			if (q + 1 >= end)
+				break;
+		}
+	}
+	return 1;
+}
+
 void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_t len,
 			    const char *remote, int64_t received_at_us,
 			    struct art_hl7_ingest *in)
@@ -250,9 +285,18 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 		memcpy(trace, in->content_hash, sizeof(trace));
 	art_hex(trace, sizeof(trace), trace_id);
 
-	/* 1. Parse: exactly one message per unit. */
+	/* 1. Parse: exactly one message per unit. The common case (one MSH
+	 * message) goes straight to the parser; anything else is split first
+	 * so that batches and headerless input are named as such. */
 	memset(&split, 0, sizeof(split));
-	if (art_hl7_split(buf, len, &ing->conf.hl7, &split, NULL, errstr, sizeof(errstr)) == -1) {
+	if (art_ingest_single_msh(buf, len)) {
+		in->msg = art_hl7_parse(buf, len, &ing->conf.hl7, errstr, sizeof(errstr));
+		if (!in->msg) {
+			in->kind = ART_INGEST_UNPARSEABLE;
+			snprintf(in->reason, sizeof(in->reason), "unparseable HL7 v2: %s", errstr);
+		}
+	} else if (art_hl7_split(buf, len, &ing->conf.hl7, &split, NULL, errstr, sizeof(errstr)) ==
+		   -1) {
 		in->kind = ART_INGEST_UNPARSEABLE;
 		snprintf(in->reason, sizeof(in->reason), "unparseable HL7 v2: %s", errstr);
 	} else if (split.nmsgs != 1) {

@@ -154,6 +154,26 @@ Test(mllp_in, unparseable_input_gets_AR_and_a_dead_letter)
 	close(fd);
 }
 
+Test(mllp_in, two_messages_in_one_frame_get_AR)
+{
+	char *m1 = adt("F1", "A08", NULL), *m2 = adt("F2", "A08", NULL), *both, *ack = NULL;
+	char code[3];
+	int fd = art_test_mllp_connect(tp->port_adt, 5000);
+
+	/* The second header hides behind a blank line and indentation. */
+	cr_assert(asprintf(&both, "%s\r\n  %s", m1, m2) > 0);
+	cr_assert_eq(art_test_mllp_roundtrip(fd, both, strlen(both), code, &ack, 15000), 0);
+	cr_assert_str_eq(code, "AR", "ACK: %s", ack);
+	cr_assert(strstr(ack, "2 messages in one unit") != NULL, "ACK: %s", ack);
+	cr_assert_eq(topic_count("raw.hl7v2"), 0);
+	cr_assert_eq(topic_count("dlq.mllp-in"), 1);
+	free(ack);
+	free(both);
+	free(m1);
+	free(m2);
+	close(fd);
+}
+
 Test(mllp_in, oversize_frame_gets_AR_and_the_connection_goes_on)
 {
 	char code[3], *ack = NULL;
