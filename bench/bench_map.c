@@ -74,6 +74,70 @@ static void measure(const struct corpus *c, struct art_canon_mapper *mapper,
 	*events_s = e[RUNS / 2];
 }
 
+struct one {
+	size_t i;
+	double parse_us, full_us;
+};
+
+static int cmp_one(const void *a, const void *b)
+{
+	const struct one *x = a, *y = b;
+	double dx = x->full_us - x->parse_us, dy = y->full_us - y->parse_us;
+	return dx < dy ? 1 : dx > dy ? -1 : 0;
+}
+
+/* Median-of-5 microseconds for parse only and parse + map of each message;
+ * prints the n with the largest mapping cost. */
+static int top(const struct corpus *c, struct art_canon_mapper *mapper,
+	       const struct art_canon_ctx *ctx, size_t n)
+{
+	struct one *o = calloc(c->n, sizeof(*o));
+	double tot_p = 0, tot_f = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		struct corpus one = *c;
+		double p[5], f[5];
+		one.off = &c->off[i];
+		one.len = &c->len[i];
+		one.n = 1;
+		for (int r = 0; r < 5; r++) {
+			int64_t t0 = art_mono_us();
+			for (int k = 0; k < 200; k++)
+				sink += pass(&one, NULL, ctx);
+			p[r] = (double)(art_mono_us() - t0) / 200;
+			t0 = art_mono_us();
+			for (int k = 0; k < 200; k++)
+				sink += pass(&one, mapper, ctx);
+			f[r] = (double)(art_mono_us() - t0) / 200;
+		}
+		qsort(p, 5, sizeof(double), cmp_double);
+		qsort(f, 5, sizeof(double), cmp_double);
+		o[i].i = i;
+		o[i].parse_us = p[2];
+		o[i].full_us = f[2];
+		tot_p += p[2];
+		tot_f += f[2];
+	}
+	qsort(o, c->n, sizeof(*o), cmp_one);
+	printf("all %zu messages: parse %.1f us, parse+map %.1f us\n", c->n, tot_p, tot_f);
+	printf("%10s %10s %8s %8s  %s\n", "map us", "parse us", "bytes", "segs", "MSH-9");
+	for (size_t k = 0; k < n && k < c->n; k++) {
+		const char *m = c->data.p + c->off[o[k].i];
+		char type[32] = "";
+		char errstr[128];
+		struct art_hl7_msg *msg = art_hl7_parse(m, c->len[o[k].i], NULL, errstr, sizeof(errstr));
+		if (msg) {
+			struct art_hl7_span sp;
+			if (art_hl7_get_raw(msg, "MSH-9", &sp, errstr, sizeof(errstr)) == ART_HL7_VALUE)
+				snprintf(type, sizeof(type), "%.*s", (int)sp.len, sp.p);
+			printf("%10.1f %10.1f %8zu %8zu  %s\n", o[k].full_us - o[k].parse_us,
+			       o[k].parse_us, c->len[o[k].i], art_hl7_seg_count(msg), type);
+			art_hl7_msg_destroy(msg);
+		}
+	}
+	free(o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : ART_SOURCE_DIR "/../shared/corpus/hl7v2";
@@ -126,6 +190,10 @@ int main(int argc, char **argv)
 		art_hl7_msg_destroy(msg);
 	}
 
+	/* BENCH_MAP_TOP=N lists the N messages whose mapping costs the most
+	 * relative to their parse (where to look first when optimising). */
+	if (getenv("BENCH_MAP_TOP"))
+		return top(&mapped, mapper, &ctx, (size_t)atoi(getenv("BENCH_MAP_TOP")));
 	/* BENCH_MAP_ONLY=1 measures only the full path (for profiling it). */
 	if (getenv("BENCH_MAP_ONLY")) {
 		measure(&mapped, mapper, &ctx, &fm, &fe);
