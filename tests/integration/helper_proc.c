@@ -338,6 +338,41 @@ int art_test_free_port(void)
 	return port;
 }
 
+char *art_test_run(const char *cmd, int *code)
+{
+	FILE *fp = popen(cmd, "r");
+	char *out = NULL, *bigger;
+	size_t cap = 0, len = 0, n;
+	char chunk[4096];
+	int st;
+
+	*code = -1;
+	if (!fp)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			bigger = realloc(out, cap);
+			if (!bigger) {
+				free(out);
+				pclose(fp);
+				return NULL;
+			}
+			out = bigger;
+		}
+		memcpy(out + len, chunk, n);
+		len += n;
+	}
+	if (!out && !(out = malloc(1))) {
+		pclose(fp);
+		return NULL;
+	}
+	out[len] = '\0';
+	st = pclose(fp);
+	*code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out;
+}
+
 const char *art_test_binary(const char *name)
 {
 	static char path[PATH_MAX];

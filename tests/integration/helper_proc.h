@@ -107,6 +107,11 @@ int art_test_free_port(void);
  * buffer overwritten by the next call. */
 const char *art_test_binary(const char *name);
 
+/* Runs cmd with /bin/sh and returns its whole stdout, NUL-terminated
+ * (caller frees), with its exit code in *code (-1 when it did not exit
+ * normally). NULL when it cannot be started or out of memory. */
+char *art_test_run(const char *cmd, int *code);
+
 /* A running `artery broker` with its own bootstrap file. */
 struct art_test_broker {
 	struct art_proc *proc;              /* the broker process */

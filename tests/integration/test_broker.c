@@ -24,33 +24,12 @@ static int have_kcat(void)
 	return access("/usr/bin/kcat", X_OK) == 0;
 }
 
-/* Runs a shell command, returns its stdout (caller frees) and exit code. */
+/* art_test_run(), asserting that the command could be started. */
 static char *run(const char *cmd, int *code)
 {
-	FILE *fp = popen(cmd, "r");
-	char *out = NULL;
-	size_t cap = 0, len = 0, n;
-	char chunk[4096];
-	int st;
+	char *out = art_test_run(cmd, code);
 
-	cr_assert_not_null(fp, "popen %s", cmd);
-	for (;;) {
-		n = fread(chunk, 1, sizeof(chunk), fp);
-		if (n == 0)
-			break;
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			out = realloc(out, cap);
-			cr_assert_not_null(out);
-		}
-		memcpy(out + len, chunk, n);
-		len += n;
-	}
-	if (!out)
-		out = calloc(1, 1);
-	out[len] = '\0';
-	st = pclose(fp);
-	*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	cr_assert_not_null(out, "cannot run %s", cmd);
 	return out;
 }
 

@@ -15,5 +15,6 @@ int art_cmd_hl7(int argc, char **argv);
 int art_cmd_schema(int argc, char **argv);
 int art_cmd_send(int argc, char **argv);
 int art_cmd_tail(int argc, char **argv);
+int art_cmd_topology(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@ static const struct art_cmd art_cmds[] = {
 	{"schema", art_cmd_schema, "check that every schema version chain is FULL compatible"},
 	{"send", art_cmd_send, "send HL7 files over MLLP, check ACKs, print a summary"},
 	{"tail", art_cmd_tail, "decode a topic to JSON lines (Avro values via the registry)"},
+	{"topology", art_cmd_topology, "check or create the topology's topics on Kafka; graph the data flow"},
 	{"version", art_cmd_version, "print the version"},
 };
 
@@ -40,7 +41,7 @@ static void usage(FILE *fp)
 		    "Artery " ART_VERSION " — healthcare integration broker on Apache Kafka.\n\n"
 		    "commands:\n");
 	for (size_t i = 0; i < ART_ARRAY_SIZE(art_cmds); i++)
-		fprintf(fp, "  %-8s %s\n", art_cmds[i].name, art_cmds[i].summary);
+		fprintf(fp, "  %-9s %s\n", art_cmds[i].name, art_cmds[i].summary);
 	fprintf(fp, "\nRun `artery <command> --help` for the options of one command.\n"
 		    "Kafka is found from ARTERY_KAFKA_BOOTSTRAP, else .artery/bootstrap\n"
 		    "(written by `artery broker`).\n");
