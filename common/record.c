@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,4 +196,42 @@ void art_record_list_free(struct art_record_list *list)
 	free(list->recs);
 	list->recs = NULL;
 	list->cap = 0;
+}
+
+struct art_record *art_record_from_message(const char *topic, rd_kafka_message_t *rkm,
+                                           int (*skip)(const char *name), size_t max_headers,
+                                           char *errstr, size_t errstr_size)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	struct art_record *rec;
+	const char *name;
+	const void *val;
+	void *value = NULL;
+	size_t size;
+
+	if (rkm->payload) {
+		value = malloc(rkm->len ? rkm->len : 1);
+		if (!value)
+			goto oom;
+		memcpy(value, rkm->payload, rkm->len);
+	}
+	rec = art_record_new(topic, rkm->key, rkm->key_len, value, rkm->len);
+	if (!rec) /* value freed by art_record_new() */
+		goto oom;
+	if (rd_kafka_message_headers(rkm, &hdrs) || !hdrs)
+		return rec;
+	for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
+		if (skip && skip(name))
+			continue;
+		if (rec->header_cnt >= max_headers)
+			break;
+		if (art_record_add_header(rec, name, val, val ? size : 0) == -1) {
+			art_record_destroy(rec);
+			goto oom;
+		}
+	}
+	return rec;
+oom:
+	snprintf(errstr, errstr_size, "out of memory copying a record of %s", topic);
+	return NULL;
 }

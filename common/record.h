@@ -59,6 +59,16 @@ struct art_record {
 struct art_record *art_record_new(const char *topic, const void *key, size_t key_len, void *value,
                                   size_t value_len);
 
+/* Returns a new record for topic with copies of rkm's key, value and
+ * headers, leaving out the headers for which skip(name) returns 1 (skip may
+ * be NULL) and any beyond the first max_headers kept (room the caller keeps
+ * for its own). NULL when out of memory (reason in errstr). Caller frees
+ * the record. Any thread that may read rkm (librdkafka parses headers
+ * lazily, hence not const). */
+struct art_record *art_record_from_message(const char *topic, rd_kafka_message_t *rkm,
+                                           int (*skip)(const char *name), size_t max_headers,
+                                           char *errstr, size_t errstr_size);
+
 /* Frees the record, its value and headers; NULL is a no-op. */
 void art_record_destroy(struct art_record *rec);
 

@@ -12,6 +12,7 @@
 int art_cmd_broker(int argc, char **argv);
 int art_cmd_dlq(int argc, char **argv);
 int art_cmd_hl7(int argc, char **argv);
+int art_cmd_replay(int argc, char **argv);
 int art_cmd_schema(int argc, char **argv);
 int art_cmd_send(int argc, char **argv);
 int art_cmd_tail(int argc, char **argv);

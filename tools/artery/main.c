@@ -28,6 +28,7 @@ static const struct art_cmd art_cmds[] = {
 	{"broker", art_cmd_broker, "run the embedded dev Kafka cluster, print its bootstrap"},
 	{"dlq", art_cmd_dlq, "list and show dead letters: what failed, where, and why"},
 	{"hl7", art_cmd_hl7, "parse HL7 v2 files, get values, show the ACK and the canonical events"},
+	{"replay", art_cmd_replay, "reset a consumer group to an offset or time; copy a range or redrive a DLQ"},
 	{"schema", art_cmd_schema, "check that every schema version chain is FULL compatible"},
 	{"send", art_cmd_send, "send HL7 files over MLLP, check ACKs, print a summary"},
 	{"tail", art_cmd_tail, "decode a topic to JSON lines (Avro values via the registry)"},
