@@ -6,6 +6,10 @@
  *   - deploy/prometheus.yml passes `promtool check config` and scrapes each
  *     process on the admin port deploy/topology.yaml gives it, which the
  *     compose file also publishes;
+ *   - the alerting rules (deploy/alerts.yml) pass `promtool check rules` and
+ *     their unit tests (deploy/alerts_test.yml: each alert fires on its
+ *     failure and stays quiet on a healthy series), and every metric they
+ *     use is one a process exports;
  *   - deploy/topology.yaml loads, and binds listeners and admin servers on
  *     every interface (a container's 127.0.0.1 is unreachable);
  *   - every path the Dockerfile COPYs exists;
@@ -116,6 +120,52 @@ Test(deploy, prometheus_scrapes_the_admin_ports_of_the_topology, .timeout = 60)
 	free(prom);
 	free(compose);
 	art_topology_destroy(topo);
+}
+
+Test(deploy, alerting_rules_fire_on_the_failures_they_name, .timeout = 60)
+{
+	static const char *const sources[] = {"producers/mllp-in/server.c", "common/producer.c",
+					      "common/consumer.c"};
+	char cmd[PATH_MAX + 128];
+	char *out, *rules = read_src("deploy/alerts.yml");
+	size_t checked = 0;
+	int code;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s/deploy' && promtool check rules alerts.yml 2>&1",
+		 src_dir());
+	out = run(cmd, &code);
+	cr_expect_eq(code, 0, "promtool check rules: exit %d\n%s", code, out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "cd '%s/deploy' && promtool test rules alerts_test.yml 2>&1",
+		 src_dir());
+	out = run(cmd, &code);
+	cr_expect_eq(code, 0, "promtool test rules: exit %d\n%s", code, out);
+	free(out);
+	/* every artery_* metric an expression names (a histogram's _bucket
+	 * series by its family) is registered by some process */
+	for (const char *p = strstr(rules, "artery_"); p; p = strstr(p, "artery_")) {
+		char name[128], quoted[140];
+		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+		int found = 0;
+
+		cr_assert_lt(n, sizeof(name));
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		if (n > 7 && !strcmp(name + n - 7, "_bucket"))
+			name[n - 7] = '\0';
+		snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+		for (size_t k = 0; k < ART_ARRAY_SIZE(sources) && !found; k++) {
+			char *src = read_src(sources[k]);
+
+			found = strstr(src, quoted) != NULL;
+			free(src);
+		}
+		cr_expect(found, "no process exports %s, which an alert uses", name);
+		checked++;
+	}
+	cr_expect_geq(checked, 9, "only %zu metric references found", checked);
+	free(rules);
 }
 
 Test(deploy, dockerfile_copies_paths_that_exist, .timeout = 30)
