@@ -192,8 +192,15 @@ int main(int argc, char **argv)
 
 	/* BENCH_MAP_TOP=N lists the N messages whose mapping costs the most
 	 * relative to their parse (where to look first when optimising). */
-	if (getenv("BENCH_MAP_TOP"))
-		return top(&mapped, mapper, &ctx, (size_t)atoi(getenv("BENCH_MAP_TOP")));
+	if (getenv("BENCH_MAP_TOP")) {
+		long long n;
+
+		if (art_parse_int(getenv("BENCH_MAP_TOP"), 1, 100000, &n)) {
+			fprintf(stderr, "bench_map: BENCH_MAP_TOP must be a count\n");
+			return 2;
+		}
+		return top(&mapped, mapper, &ctx, (size_t)n);
+	}
 	/* BENCH_MAP_ONLY=1 measures only the full path (for profiling it). */
 	if (getenv("BENCH_MAP_ONLY")) {
 		measure(&mapped, mapper, &ctx, &fm, &fe);

@@ -373,6 +373,20 @@ char *art_test_run(const char *cmd, int *code)
 	return out;
 }
 
+char *art_test_artery(const struct art_test_broker *kb, const char *args, int *code)
+{
+	size_t size = strlen(args) + PATH_MAX + 640;
+	char *cmd = malloc(size), *out;
+
+	if (!cmd)
+		return NULL;
+	snprintf(cmd, size, "ARTERY_KAFKA_BOOTSTRAP='%s' '%s' %s 2>&1",
+		 kb ? kb->bootstrap : "127.0.0.1:1", art_test_binary("artery"), args);
+	out = art_test_run(cmd, code);
+	free(cmd);
+	return out;
+}
+
 const char *art_test_binary(const char *name)
 {
 	static char path[PATH_MAX];

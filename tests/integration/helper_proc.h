@@ -112,6 +112,13 @@ const char *art_test_binary(const char *name);
  * normally). NULL when it cannot be started or out of memory. */
 char *art_test_run(const char *cmd, int *code);
 
+struct art_test_broker;
+
+/* Runs `artery ARGS 2>&1` (args as shell words) with ARTERY_KAFKA_BOOTSTRAP
+ * set to kb's bootstrap (kb NULL: an address nothing listens on) and
+ * returns art_test_run()'s result. */
+char *art_test_artery(const struct art_test_broker *kb, const char *args, int *code);
+
 /* A running `artery broker` with its own bootstrap file. */
 struct art_test_broker {
 	struct art_proc *proc;              /* the broker process */

@@ -173,10 +173,13 @@ Test(deploy, dockerfile_copies_paths_that_exist, .timeout = 30)
 	char *df = read_src("Dockerfile");
 	size_t copies = 0;
 
-	for (char *line = strtok(df, "\n"); line; line = strtok(NULL, "\n")) {
+	for (char *line = df, *nl; line && *line; line = nl ? nl + 1 : NULL) {
 		char a[256], b[256], path[PATH_MAX];
 		struct stat st;
 
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
 		if (strncmp(line, "COPY ", 5) || strstr(line, "--from="))
 			continue;
 		cr_assert_eq(sscanf(line + 5, "%255s %255s", a, b), 2, "%s", line);

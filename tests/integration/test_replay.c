@@ -47,13 +47,14 @@ static void stop_broker(void)
 /* Runs `artery replay ARGS` (stderr too); returns the output and exit code. */
 static char *replay(const char *args, int *code)
 {
-	char cmd[PATH_MAX * 2];
-	char *out;
+	size_t size = strlen(args) + 16;
+	char *full = malloc(size), *out;
 
-	snprintf(cmd, sizeof(cmd), "ARTERY_KAFKA_BOOTSTRAP='%s' '%s' replay %s 2>&1",
-		 kb ? kb->bootstrap : "127.0.0.1:1", art_test_binary("artery"), args);
-	out = art_test_run(cmd, code);
-	cr_assert_not_null(out, "cannot run %s", cmd);
+	cr_assert_not_null(full);
+	snprintf(full, size, "replay %s", args);
+	out = art_test_artery(kb, full, code);
+	cr_assert_not_null(out, "cannot run artery %s", full);
+	free(full);
 	return out;
 }
 

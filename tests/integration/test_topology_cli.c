@@ -49,13 +49,14 @@ static const char *write_topology(const char *name, const char *text)
  * (caller frees) and the exit code. */
 static char *topology(const char *args, int *code)
 {
-	char cmd[PATH_MAX * 3];
-	char *out;
+	size_t size = strlen(args) + 16;
+	char *full = malloc(size), *out;
 
-	snprintf(cmd, sizeof(cmd), "ARTERY_KAFKA_BOOTSTRAP='%s' '%s' topology %s 2>&1",
-		 kb ? kb->bootstrap : "127.0.0.1:1", art_test_binary("artery"), args);
-	out = art_test_run(cmd, code);
-	cr_assert_not_null(out, "cannot run %s", cmd);
+	cr_assert_not_null(full);
+	snprintf(full, size, "topology %s", args);
+	out = art_test_artery(kb, full, code);
+	cr_assert_not_null(out, "cannot run artery %s", full);
+	free(full);
 	return out;
 }
 
