@@ -7,6 +7,7 @@
  */
 #include "admin.h"
 
+#include "art.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -127,9 +128,7 @@ static void art_admin_log(void *cls, const char *fmt, va_list ap)
 struct art_admin *art_admin_start(const char *bind, int port, struct art_metrics *m, char *errstr,
                                   size_t errstr_size)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
-	struct sockaddr *sa;
+	struct sockaddr_storage ss;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	struct art_admin *admin;
@@ -138,18 +137,13 @@ struct art_admin *art_admin_start(const char *bind, int port, struct art_metrics
 		snprintf(errstr, errstr_size, "admin port %d out of range", port);
 		return NULL;
 	}
-	memset(&sin, 0, sizeof(sin));
-	memset(&sin6, 0, sizeof(sin6));
-	if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		sa = (struct sockaddr *)&sin;
-	} else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((uint16_t)port);
-		sa = (struct sockaddr *)&sin6;
+	switch (art_sockaddr(bind, port, &ss)) {
+	case AF_INET:
+		break;
+	case AF_INET6:
 		flags |= MHD_USE_IPv6;
-	} else {
+		break;
+	default:
 		snprintf(errstr, errstr_size, "admin bind '%s' is not an IPv4 or IPv6 address",
 		         bind);
 		return NULL;
@@ -164,7 +158,7 @@ struct art_admin *art_admin_start(const char *bind, int port, struct art_metrics
 	atomic_init(&admin->started, 0);
 	admin->daemon = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, art_admin_handler, admin, MHD_OPTION_EXTERNAL_LOGGER,
-	    art_admin_log, admin, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+	    art_admin_log, admin, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)ART_ADMIN_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)ART_ADMIN_CONN_TIMEOUT, MHD_OPTION_END);
 	if (!admin->daemon) {

@@ -51,4 +51,10 @@ size_t art_strlcpy(char *dst, const char *src, size_t size);
 char *art_read_file(const char *path, size_t max_size, size_t *lenp, char *errstr,
 		    size_t errstr_size);
 
+struct sockaddr_storage;
+
+/* Fills *ss with the IPv4 or IPv6 literal addr and port (0-65535).
+ * Returns AF_INET or AF_INET6, or -1 when addr is not such a literal. */
+int art_sockaddr(const char *addr, int port, struct sockaddr_storage *ss);
+
 #endif

@@ -523,18 +523,138 @@ static int art_topo_mllp(struct art_topo_ctx *c, const yaml_node_t *n)
 	return 0;
 }
 
+/* ---- sources: http: ---------------------------------------------------- */
+
+static int art_topo_http_listener(struct art_topo_ctx *c, const yaml_node_t *n,
+				  struct art_http_listener *l)
+{
+	static const char *const keys[] = {
+		"name",          "port",          "bind",          "max_request_size",
+		"kafka_timeout_ms", "on_error",   "bearer_token_env", "idempotency_window_s",
+		"hl7_raw_topic", "fhir_raw_topic", "dlq_topic",    NULL,
+	};
+	yaml_node_pair_t *p;
+	int port_set = 0;
+
+	l->line = (int)n->start_mark.line + 1;
+	l->max_request_size = 10 * 1024 * 1024;
+	l->kafka_timeout_ms = 10000;
+	l->on_error = ART_ON_ERROR_QUARANTINE;
+	l->idempotency_window_s = 86400;
+	l->bind = strdup("0.0.0.0");
+	l->hl7_raw_topic = strdup("raw.hl7v2");
+	l->fhir_raw_topic = strdup("raw.fhir");
+	l->dlq_topic = strdup("dlq.http-in");
+	if (!l->bind || !l->hl7_raw_topic || !l->fhir_raw_topic || !l->dlq_topic)
+		return art_topo_oom(c, n);
+	if (art_topo_check_map(c, n, "http listener", keys) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+		int rc, e;
+
+		if (!strcmp(k, "name")) {
+			rc = art_topo_str(c, v, k, &l->name);
+		} else if (!strcmp(k, "port")) {
+			rc = art_topo_int(c, v, k, 0, 65535, &l->port);
+			port_set = 1;
+		} else if (!strcmp(k, "bind")) {
+			rc = art_topo_addr(c, v, k, &l->bind);
+		} else if (!strcmp(k, "max_request_size")) {
+			rc = art_topo_size(c, v, k, 1024, 256 * 1024 * 1024, &l->max_request_size);
+		} else if (!strcmp(k, "kafka_timeout_ms")) {
+			rc = art_topo_int(c, v, k, 100, 600000, &l->kafka_timeout_ms);
+		} else if (!strcmp(k, "on_error")) {
+			rc = art_topo_enum(c, v, k, art_on_error_names, &e);
+			l->on_error = (enum art_on_error)e;
+		} else if (!strcmp(k, "bearer_token_env")) {
+			rc = art_topo_str(c, v, k, &l->bearer_token_env);
+		} else if (!strcmp(k, "idempotency_window_s")) {
+			rc = art_topo_int(c, v, k, 0, 30 * 86400, &l->idempotency_window_s);
+		} else if (!strcmp(k, "hl7_raw_topic")) {
+			rc = art_topo_str(c, v, k, &l->hl7_raw_topic);
+		} else if (!strcmp(k, "fhir_raw_topic")) {
+			rc = art_topo_str(c, v, k, &l->fhir_raw_topic);
+		} else {
+			rc = art_topo_str(c, v, k, &l->dlq_topic);
+		}
+		if (rc == -1)
+			return -1;
+	}
+	if (!l->name)
+		return art_topo_err(c, n, "http listener without a name");
+	if (!port_set)
+		return art_topo_err(c, n, "http listener '%s' without a port", l->name);
+	return 0;
+}
+
+static void art_http_listeners_free(struct art_http_listener *ls, size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++) {
+		free(ls[i].name);
+		free(ls[i].bind);
+		free(ls[i].bearer_token_env);
+		free(ls[i].hl7_raw_topic);
+		free(ls[i].fhir_raw_topic);
+		free(ls[i].dlq_topic);
+	}
+	free(ls);
+}
+
+static int art_topo_http(struct art_topo_ctx *c, const yaml_node_t *n)
+{
+	struct art_topology *t = c->t;
+	yaml_node_item_t *it;
+	size_t cnt;
+
+	if (art_topo_is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return art_topo_err(c, n, "sources.http must be a list of listeners");
+	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	t->http = calloc(cnt ? cnt : 1, sizeof(*t->http));
+	if (!t->http)
+		return art_topo_oom(c, n);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *v = art_topo_node(c, *it);
+		struct art_http_listener *l = &t->http[t->http_cnt++];
+
+		if (art_topo_http_listener(c, v, l) == -1)
+			return -1;
+		for (size_t i = 0; i + 1 < t->http_cnt; i++) {
+			struct art_http_listener *o = &t->http[i];
+
+			if (!strcmp(o->name, l->name))
+				return art_topo_err(c, v,
+						    "http listener '%s' already declared at line %d",
+						    l->name, o->line);
+			if (l->port && o->port == l->port && !strcmp(o->bind, l->bind))
+				return art_topo_err(c, v,
+						    "http listener '%s': %s:%d is already used by "
+						    "'%s' (line %d)",
+						    l->name, l->bind, l->port, o->name, o->line);
+		}
+	}
+	return 0;
+}
+
 static int art_topo_sources(struct art_topo_ctx *c, const yaml_node_t *n)
 {
-	static const char *const keys[] = {"mllp", NULL};
+	static const char *const keys[] = {"mllp", "http", NULL};
 	yaml_node_pair_t *p;
 
 	if (art_topo_is_null(n))
 		return 0;
 	if (art_topo_check_map(c, n, "sources", keys) == -1)
 		return -1;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
-		if (art_topo_mllp(c, art_topo_node(c, p->value)) == -1)
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		const char *k = art_topo_scalar(art_topo_node(c, p->key));
+		yaml_node_t *v = art_topo_node(c, p->value);
+
+		if ((!strcmp(k, "mllp") ? art_topo_mllp(c, v) : art_topo_http(c, v)) == -1)
 			return -1;
+	}
 	return 0;
 }
 
@@ -999,6 +1119,24 @@ static int art_topo_validate(struct art_topo_ctx *c)
 			return -1;
 		}
 	}
+	for (size_t i = 0; i < t->http_cnt; i++) {
+		const struct art_http_listener *l = &t->http[i];
+		const char *missing = NULL;
+
+		if (!art_topology_topic(t, l->hl7_raw_topic))
+			missing = l->hl7_raw_topic;
+		else if (!art_topology_topic(t, l->fhir_raw_topic))
+			missing = l->fhir_raw_topic;
+		else if (!art_topology_topic(t, l->dlq_topic))
+			missing = l->dlq_topic;
+		if (missing) {
+			snprintf(msg, sizeof(msg),
+				 "http listener '%s' uses topic '%s', which is not declared in %s",
+				 l->name, missing, c->topics_seen ? "topics" : "the default topics");
+			snprintf(c->errstr, c->errstr_size, "%s:%d: %s", c->path, l->line, msg);
+			return -1;
+		}
+	}
 	return art_topo_validate_consumers(c);
 }
 
@@ -1113,6 +1251,7 @@ void art_topology_destroy(struct art_topology *t)
 	free(t->kafka);
 	art_topics_free(t->topics, t->topic_cnt);
 	art_listeners_free(t->mllp, t->mllp_cnt);
+	art_http_listeners_free(t->http, t->http_cnt);
 	for (size_t i = 0; i < t->process_cnt; i++) {
 		free(t->processes[i].name);
 		free(t->processes[i].admin_bind);
@@ -1130,6 +1269,14 @@ const struct art_topic *art_topology_topic(const struct art_topology *t, const c
 	for (size_t i = 0; i < t->topic_cnt; i++)
 		if (!strcmp(t->topics[i].name, name))
 			return &t->topics[i];
+	return NULL;
+}
+
+const struct art_http_listener *art_topology_http(const struct art_topology *t, const char *name)
+{
+	for (size_t i = 0; i < t->http_cnt; i++)
+		if (!strcmp(t->http[i].name, name))
+			return &t->http[i];
 	return NULL;
 }
 

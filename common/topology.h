@@ -54,6 +54,22 @@ struct art_mllp_listener {
 	int line;             /* where it is declared */
 };
 
+/* One HTTP listener (sources.http[i]), served by artery-http-in. */
+struct art_http_listener {
+	char *name;                /* unique among HTTP listeners; the `source` of events */
+	char *bind;                /* address to bind, default "0.0.0.0" */
+	int port;                  /* TCP port; 0 = any free port (tests) */
+	size_t max_request_size;   /* body bytes, default 10 MiB */
+	int kafka_timeout_ms;      /* wait for Kafka before answering 503, default 10000 */
+	enum art_on_error on_error; /* parseable but unmappable HL7 (as MLLP) */
+	char *bearer_token_env;    /* environment variable holding the token; NULL = no auth */
+	int idempotency_window_s;  /* Idempotency-Key replays answered this long, default 86400 */
+	char *hl7_raw_topic;       /* default "raw.hl7v2" */
+	char *fhir_raw_topic;      /* default "raw.fhir" */
+	char *dlq_topic;           /* default "dlq.http-in" */
+	int line;
+};
+
 /* Settings of one Artery process (processes.<name>). */
 struct art_process_conf {
 	char *name;       /* "mllp-in", "file-in", ... (binary without "artery-") */
@@ -133,6 +149,9 @@ struct art_topology {
 	struct art_mllp_listener *mllp; /* `sources: mllp:` */
 	size_t mllp_cnt;
 
+	struct art_http_listener *http; /* `sources: http:` */
+	size_t http_cnt;
+
 	struct art_process_conf *processes; /* one per known process, defaults filled in */
 	size_t process_cnt;
 
@@ -162,6 +181,9 @@ const struct art_topic *art_topology_topic(const struct art_topology *t, const c
 
 /* Returns the MLLP listener called name, or NULL. */
 const struct art_mllp_listener *art_topology_mllp(const struct art_topology *t, const char *name);
+
+/* Returns the HTTP listener called name, or NULL. */
+const struct art_http_listener *art_topology_http(const struct art_topology *t, const char *name);
 
 /* Returns the settings of process name ("mllp-in"), or NULL when Artery has
  * no such process. Every known process has an entry, with defaults when the

@@ -59,16 +59,18 @@ static char *run(const char *cmd, int *code)
 Test(deploy, compose_file_is_valid_and_has_the_stack, .timeout = 60)
 {
 	char cmd[PATH_MAX + 128];
-	const char *services[] = {"kafka", "topics", "mllp-in", "ehr-out", "prometheus"};
+	const char *services[] = {"kafka", "topics", "mllp-in", "http-in", "ehr-out", "prometheus"};
 	char *out;
 	int code;
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' && docker-compose -f docker-compose.yml config -q 2>&1",
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && ARTERY_HTTP_TOKEN=t docker-compose -f docker-compose.yml config -q 2>&1",
 		 src_dir());
 	out = run(cmd, &code);
 	cr_expect_eq(code, 0, "docker-compose config: exit %d\n%s", code, out);
 	free(out);
-	snprintf(cmd, sizeof(cmd), "cd '%s' && docker-compose -f docker-compose.yml config --services",
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && ARTERY_HTTP_TOKEN=t docker-compose -f docker-compose.yml config --services",
 		 src_dir());
 	out = run(cmd, &code);
 	cr_expect_eq(code, 0);
@@ -83,7 +85,7 @@ Test(deploy, compose_file_is_valid_and_has_the_stack, .timeout = 60)
 
 Test(deploy, prometheus_scrapes_the_admin_ports_of_the_topology, .timeout = 60)
 {
-	static const char *const procs[] = {"mllp-in", "ehr-out"};
+	static const char *const procs[] = {"mllp-in", "http-in", "ehr-out"};
 	char cmd[PATH_MAX + 128], path[PATH_MAX], errstr[512];
 	struct art_topology *topo;
 	char *out, *prom, *compose;
@@ -114,6 +116,10 @@ Test(deploy, prometheus_scrapes_the_admin_ports_of_the_topology, .timeout = 60)
 		cr_expect(strstr(compose, want) != NULL, "compose does not publish %s", want);
 	}
 	cr_assert_eq(topo->mllp_cnt, 1);
+	cr_assert_eq(topo->http_cnt, 1);
+	cr_expect_str_eq(topo->http[0].bind, "0.0.0.0");
+	cr_expect_not_null(topo->http[0].bearer_token_env, "the HTTP listener must require a token");
+	cr_expect(strstr(compose, "\"8080:8080\"") != NULL && topo->http[0].port == 8080);
 	cr_expect_str_eq(topo->mllp[0].bind, "0.0.0.0");
 	cr_expect(strstr(compose, "\"2575:2575\"") != NULL && topo->mllp[0].port == 2575);
 	cr_expect_not_null(art_topology_consumer(topo, "ehr-out"));
@@ -124,7 +130,8 @@ Test(deploy, prometheus_scrapes_the_admin_ports_of_the_topology, .timeout = 60)
 
 Test(deploy, alerting_rules_fire_on_the_failures_they_name, .timeout = 60)
 {
-	static const char *const sources[] = {"producers/mllp-in/server.c", "common/producer.c",
+	static const char *const sources[] = {"producers/mllp-in/server.c",
+					      "producers/http-in/server.c", "common/producer.c",
 					      "common/consumer.c"};
 	char cmd[PATH_MAX + 128];
 	char *out, *rules = read_src("deploy/alerts.yml");

@@ -394,7 +394,7 @@ static void art_topo_edge(int dot, const char *from, const char *to, const char 
 		printf("  %s -> %s%s%s\n", from, to, label ? "  " : "", label ? label : "");
 }
 
-/* graph: text or DOT. Node names: "mllp:<listener>", "<topic>",
+/* graph: text or DOT. Node names: "mllp:<listener>", "http:<listener>", "<topic>",
  * "<consumer>", "<consumer>/<target type>". */
 static int art_topo_graph(const struct art_topo_opts *o, const struct art_topology *topo)
 {
@@ -413,6 +413,21 @@ static int art_topo_graph(const struct art_topo_opts *o, const struct art_topolo
 		if (o->dot)
 			printf("  \"%s\" [shape=cds, label=\"%s\\n%s\"];\n", from, from, label);
 		art_topo_edge(o->dot, from, l->raw_topic, o->dot ? NULL : label);
+		for (size_t k = 0; k < topo->topic_cnt; k++)
+			if (art_topo_is_canonical(topo->topics[k].name))
+				art_topo_edge(o->dot, from, topo->topics[k].name, NULL);
+		art_topo_edge(o->dot, from, l->dlq_topic, "dead letters");
+	}
+	for (size_t i = 0; i < topo->http_cnt; i++) {
+		const struct art_http_listener *l = &topo->http[i];
+		char label[64];
+
+		snprintf(from, sizeof(from), "http:%s", l->name);
+		snprintf(label, sizeof(label), "port %d", l->port);
+		if (o->dot)
+			printf("  \"%s\" [shape=cds, label=\"%s\\n%s\"];\n", from, from, label);
+		art_topo_edge(o->dot, from, l->hl7_raw_topic, o->dot ? NULL : label);
+		art_topo_edge(o->dot, from, l->fhir_raw_topic, NULL);
 		for (size_t k = 0; k < topo->topic_cnt; k++)
 			if (art_topo_is_canonical(topo->topics[k].name))
 				art_topo_edge(o->dot, from, topo->topics[k].name, NULL);
