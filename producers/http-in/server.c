@@ -30,6 +30,7 @@
 #include "avro_codec.h"
 #include "buf.h"
 #include "hl7_ack.h"
+#include "fhir_in.h"
 #include "hl7_ingest.h"
 #include "ids.h"
 #include "log.h"
@@ -58,6 +59,7 @@
 #define ART_HTTP_IDEM_SLOTS    65536        /* remembered Idempotency-Keys per process */
 #define ART_HTTP_DLQ_KEEP      (64 * 1024)  /* bytes of an oversize body kept in its dead letter */
 #define ART_HTTP_CONN_TIMEOUT  60           /* seconds a connection may idle */
+#define ART_HTTP_MAX_RECORDS   100000       /* records one request may derive */
 #define ART_HTTP_EV_PRODUCER   0xffffffffu  /* epoll tag of the producer's fd */
 
 enum art_http_route {
@@ -602,19 +604,69 @@ static const char *art_http_fhir_check(const struct art_http_req *r, json_t *roo
 	json_array_foreach(json_object_get(root, "entry"), i, entry) {
 		json_t *res = json_object_get(entry, "resource");
 
-		if (!json_is_string(json_object_get(res, "resourceType"))) {
-			snprintf(why, size, "Bundle.entry[%zu] has no resource with a resourceType",
-				 i);
+		/* a transaction's DELETE or a batch's GET has a request and no resource */
+		if (res ? !json_is_string(json_object_get(res, "resourceType"))
+			: !json_is_object(json_object_get(entry, "request"))) {
+			snprintf(why, size, "Bundle.entry[%zu] has %s", i,
+				 res ? "a resource without a resourceType"
+				     : "neither a resource nor a request");
 			return why;
 		}
 	}
 	return NULL;
 }
 
+/* Adds the canonical events of a FHIR body to r->recs (before the raw
+ * record, which art_http_fhir() adds last). Returns the number of events,
+ * or -1 with the reason in errstr when a supported resource cannot be
+ * mapped (-2: out of memory). */
+static int art_http_fhir_events(struct art_http_req *r, json_t *root, const char *key,
+				const char *idem, char *errstr, size_t errstr_size)
+{
+	struct art_canon_result res;
+	struct art_fhir_in_ctx ctx;
+	char raw_hash[2 * ART_SHA256_LEN + 1], trace_id[33], schema[96];
+	uint8_t trace[16];
+	int n;
+
+	memset(&res, 0, sizeof(res));
+	art_hex(r->body_hash, ART_SHA256_LEN, raw_hash);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.reg = r->l->srv->reg;
+	ctx.channel = r->l->conf->name;
+	ctx.received_at_us = r->received_at_us;
+	ctx.idempotency_key = idem;
+	ctx.raw_topic = r->l->conf->fhir_raw_topic;
+	ctx.raw_hash = raw_hash;
+	n = art_fhir_in_map(root, &ctx, &res, errstr, errstr_size);
+	if (RAND_bytes(trace, sizeof(trace)) != 1)
+		memcpy(trace, r->body_hash, sizeof(trace));
+	art_hex(trace, sizeof(trace), trace_id);
+	for (size_t i = 0; n > 0 && i < res.cnt; i++) {
+		struct art_canon_event *e = &res.events[i];
+		struct art_record *rec = art_record_new(e->topic, key, strlen(key), e->value,
+							e->value_len);
+
+		e->value = NULL; /* owned by rec */
+		snprintf(schema, sizeof(schema), "%s:%d", e->schema->subject, e->schema->version);
+		if (!rec ||
+		    art_http_headers(rec, e->event_id, idem, r->l->conf->name, schema, trace_id,
+				     r->received_at_us, NULL) ||
+		    art_record_list_add(&r->recs, rec) == -1) {
+			art_record_destroy(rec);
+			snprintf(errstr, errstr_size, "out of memory");
+			n = -2;
+		}
+	}
+	art_canon_result_free(&res);
+	return n;
+}
+
 static void art_http_fhir(struct art_http_req *r)
 {
 	char idem[2 * ART_SHA256_LEN + 1], key[512], why[512], mtype[96], errstr[300];
 	const char *control_id = NULL, *bad;
+	int mapped;
 	uint8_t d[ART_SHA256_LEN];
 	json_error_t je;
 	json_t *root = NULL;
@@ -642,8 +694,12 @@ static void art_http_fhir(struct art_http_req *r)
 			 r->body_seen, r->l->conf->max_request_size);
 		bad = why;
 	} else {
-		root = json_loadb(r->body.p ? r->body.p : "", r->body.len, JSON_REJECT_DUPLICATES,
-				  &je);
+		/* a UTF-8 byte order mark is ignored (RFC 8259 §8.1); the stored
+		 * bytes keep it */
+		size_t bom = r->body.len >= 3 && !memcmp(r->body.p, "\xef\xbb\xbf", 3) ? 3 : 0;
+
+		root = json_loadb(r->body.p ? r->body.p + bom : "", r->body.len - bom,
+				  JSON_REJECT_DUPLICATES, &je);
 		if (!root)
 			snprintf(why, sizeof(why), "the body is not JSON: line %d column %d: %s",
 				 je.line, je.column, je.text);
@@ -672,13 +728,45 @@ static void art_http_fhir(struct art_http_req *r)
 	else
 		snprintf(mtype, sizeof(mtype), "%s", r->rtype);
 	art_http_fhir_key(root, idem, key, sizeof(key));
-	if (art_http_add_fhir_record(r, r->l->conf->fhir_raw_topic, key, idem, control_id, mtype,
+	mapped = art_http_fhir_events(r, root, key, idem, errstr, sizeof(errstr));
+	if (mapped == -1 && r->l->conf->on_error == ART_ON_ERROR_REJECT) {
+		/* unmappable and the listener rejects: dead letter only, 422 */
+		char reason[400];
+
+		snprintf(reason, sizeof(reason), "%s", errstr);
+		art_record_list_clear(&r->recs);
+		if (art_http_add_fhir_record(r, r->l->conf->dlq_topic, key, idem, control_id, mtype,
+					     reason, "unmappable", errstr, sizeof(errstr)))
+			art_http_outcome(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "error", "exception",
+					 "error", "%s", errstr);
+		else
+			art_http_outcome(r, MHD_HTTP_UNPROCESSABLE_CONTENT, "error", "processing",
+					 "rejected", "%s (the body is on %s)", reason,
+					 r->l->conf->dlq_topic);
+		json_decref(root);
+		return;
+	}
+	if (mapped == -1) {
+		/* quarantine: the raw body is kept and the reason dead-lettered */
+		char reason[400];
+
+		snprintf(reason, sizeof(reason), "%s", errstr);
+		art_record_list_clear(&r->recs);
+		if (art_http_add_fhir_record(r, r->l->conf->dlq_topic, key, idem, control_id, mtype,
+					     reason, "quarantined", errstr, sizeof(errstr)))
+			mapped = -2;
+	}
+	if (mapped == -2 ||
+	    art_http_add_fhir_record(r, r->l->conf->fhir_raw_topic, key, idem, control_id, mtype,
 				     NULL, NULL, errstr, sizeof(errstr)))
 		art_http_outcome(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "error", "exception", "error",
 				 "%s", errstr);
 	else
 		art_http_accepted(r, MHD_HTTP_ACCEPTED, &r->recs, idem,
-				  json_pack("{s:s}", "message_type", mtype));
+				  json_pack("{s:s, s:s}", "message_type", mtype, "kind",
+					    mapped > 0 ? "mapped"
+					    : mapped == 0 ? "unsupported"
+							  : "quarantined"));
 	json_decref(root);
 }
 
@@ -799,7 +887,7 @@ static int art_http_begin(struct art_http_req *r, const char *url, const char *m
 	r->t0_us = art_mono_us();
 	r->received_at_us = art_now_us();
 	art_buf_init(&r->body, r->l->conf->max_request_size + 1);
-	art_record_list_init(&r->recs, 8);
+	art_record_list_init(&r->recs, ART_HTTP_MAX_RECORDS);
 	if (ci && ci->client_addr) {
 		char host[64] = "?";
 		int port = 0;

@@ -5,7 +5,8 @@
  *     canonical events are on Kafka, the JSON names their event ids and
  *     carries the ACK; Accept: application/hl7-v2 gets the ACK itself;
  *   - POST /fhir/<Resource> and /fhir (Bundle): 202, the body byte-identical
- *     on raw.fhir, keyed by the patient;
+ *     on raw.fhir, keyed by the patient, and the canonical events derived
+ *     from it (fhir_in.h) on their topics;
  *   - bad input (not HL7, not JSON, wrong resourceType, a Bundle type Artery
  *     does not take, oversize): 400/413/422 with an OperationOutcome, and a
  *     dead letter with the reason on dlq.http-in;
@@ -249,6 +250,12 @@ Test(http_in, fhir_resources_and_bundles_land_on_raw_fhir, .init = start, .fini 
 		}
 	}
 	art_test_records_free(&rs);
+	/* and the canonical events derived from them, keyed like the raw record */
+	cr_assert_eq(art_test_consume_all(hi.kb->bootstrap, "canonical.patient", 5000, &rs), 0);
+	cr_expect_eq(rs.cnt, 1);
+	cr_expect(rs.cnt && rs.recs[0].key_len == strlen("urn:oid:2.16.840.1.113883.19.5|MRN123"));
+	art_test_records_free(&rs);
+	cr_expect_eq(count("canonical.result"), 1, "the Bundle's Observation is a result event");
 }
 
 Test(http_in, bad_input_gets_an_outcome_and_a_dead_letter, .init = start, .fini = stop,
