@@ -65,11 +65,16 @@ static json_t *art_fi_coding_of(json_t *c, const char *text)
 /* A canonical Coding from a CodeableConcept (its first coding, or its text). */
 static json_t *art_fi_concept(json_t *cc)
 {
-	json_t *c = json_array_get(json_object_get(cc, "coding"), 0);
+	json_t *c = json_array_get(json_object_get(cc, "coding"), 0), *none, *out;
 
 	if (!json_is_object(cc))
 		return NULL;
-	return art_fi_coding_of(c ? c : json_object(), art_fi_str(cc, "text"));
+	if (c)
+		return art_fi_coding_of(c, art_fi_str(cc, "text"));
+	none = json_object();
+	out = art_fi_coding_of(none, art_fi_str(cc, "text"));
+	json_decref(none);
+	return out;
 }
 
 static void art_fi_put_obj(json_t *o, const char *k, json_t *v)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # fuzz.sh — run every libFuzzer target in BUILD_DIR for SECONDS each, seeded
-# from ../shared/corpus/hl7v2 when present (read in place, never copied).
+# from ../shared/corpus/hl7v2 (fuzz_fhir*: ../shared/corpus/fhir) when
+# present (read in place, never copied).
 # A crash leaves its reproducer in build-fuzz/crashes/ and fails the run.
 # Usage: scripts/fuzz.sh BUILD_DIR SECONDS
 set -eu
@@ -17,7 +18,9 @@ for f in "$BUILD"/fuzz_*; do
 	work="$BUILD/corpus-$name"
 	mkdir -p "$work"
 	seeds=""
-	[ -d "$SEEDS" ] && seeds=$(find "$SEEDS" -type d | tr '\n' ' ')
+	dir=$SEEDS
+	case $name in fuzz_fhir*) dir=../shared/corpus/fhir ;; esac
+	[ -d "$dir" ] && seeds=$(find "$dir" -type d | tr '\n' ' ')
 	echo "fuzz: $name for ${SECONDS_EACH}s"
 	# shellcheck disable=SC2086
 	if ! "$f" -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
