@@ -7,7 +7,7 @@
  *           group's process re-delivers (or skips) from there when it
  *           starts. The group must be inactive: a group with live members
  *           would overwrite the reset with its next commit. Checked with
- *           DescribeConsumerGroups; where the broker lacks it (the embedded
+ *           ListGroups/DescribeGroups; where the broker lacks them (the embedded
  *           broker), by joining the group and refusing unless the join
  *           yields every partition (docs/replay.md names the blind spot).
  *   copy    copies a range of a topic (offsets, times, filters) to another
@@ -621,17 +621,18 @@ fail:
 
 /* --- reset ------------------------------------------------------------------ */
 
-/* What DescribeConsumerGroups says: 1 the group has members, 0 it has none,
- * -1 the broker cannot say (unsupported, no answer). */
+/* What the cluster says about the group (ListGroups + DescribeGroups, the
+ * synchronous rd_kafka_list_groups(): librdkafka 2.0's asynchronous
+ * DescribeConsumerGroups aborts inside the library when the broker lacks
+ * the API, as the embedded broker does): 1 the group has members, 0 it
+ * has none (or does not exist), -1 the broker cannot say. */
 static int art_replay_group_active(const struct art_replay_opts *o, char *state,
 				   size_t state_size, size_t *members)
 {
 	char errstr[512];
 	rd_kafka_conf_t *conf = art_kafka_conf_new(ART_KAFKA_ADMIN, errstr, sizeof(errstr));
-	const char *groups[] = {o->group};
-	rd_kafka_AdminOptions_t *ao;
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev;
+	const struct rd_kafka_group_list *gl = NULL;
+	rd_kafka_resp_err_t err;
 	rd_kafka_t *rk;
 	int rc = -1;
 
@@ -643,38 +644,23 @@ static int art_replay_group_active(const struct art_replay_opts *o, char *state,
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
-	ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-	rd_kafka_AdminOptions_set_request_timeout(ao, 5000, errstr, sizeof(errstr));
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_DescribeConsumerGroups(rk, groups, 1, ao, q);
-	ev = rd_kafka_queue_poll(q, 8000);
-	if (ev && !rd_kafka_event_error(ev)) {
-		size_t n = 0;
-		const rd_kafka_ConsumerGroupDescription_t **g =
-			rd_kafka_DescribeConsumerGroups_result_groups(
-				rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+	err = rd_kafka_list_groups(rk, o->group, &gl, 8000);
+	if (!err && gl) {
+		rc = 0;
+		for (int i = 0; i < gl->group_cnt; i++) {
+			const struct rd_kafka_group_info *g = &gl->groups[i];
 
-		if (n == 1 && !rd_kafka_ConsumerGroupDescription_error(g[0])) {
-			rd_kafka_consumer_group_state_t st =
-				rd_kafka_ConsumerGroupDescription_state(g[0]);
-
-			*members = rd_kafka_ConsumerGroupDescription_member_count(g[0]);
-			snprintf(state, state_size, "%s", rd_kafka_consumer_group_state_name(st));
-			if (st != RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN)
-				rc = *members > 0 || (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
-						      st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD);
+			if (strcmp(g->group, o->group))
+				continue;
+			snprintf(state, state_size, "%s", g->state ? g->state : "unknown");
+			*members = (size_t)g->member_cnt;
+			rc = g->member_cnt > 0 || (g->state && strcmp(g->state, "Empty") &&
+						   strcmp(g->state, "Dead"));
 		}
 	}
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_AdminOptions_destroy(ao);
-	/* Where the broker lacks the API (the embedded broker), librdkafka
-	 * 2.0's destroy waits forever on the group coordinator request it
-	 * left behind: that client is left to process exit (this is a
-	 * one-shot command), anything else is destroyed. */
-	if (rc != -1)
-		rd_kafka_destroy(rk);
+	if (gl)
+		rd_kafka_group_list_destroy(gl);
+	rd_kafka_destroy(rk);
 	return rc;
 }
 
