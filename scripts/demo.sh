@@ -5,6 +5,7 @@
 #   1. artery broker         the embedded Kafka (librdkafka mock cluster)
 #   2. artery-mllp-in        MLLP listener on 127.0.0.1:$DEMO_PORT
 #   3. artery send           sends every example, waits for every ACK
+#      artery-http-in        a FHIR Patient and a bad body over HTTP
 #   4. artery tail           shows what landed: raw bytes, canonical events
 #   5. artery-ehr-out        fans the events out as FHIR R4 resources (NDJSON
 #                            outbox, one file per resource type)
@@ -19,6 +20,7 @@ BIN=${BUILD:-build}
 DEMO_PORT=${DEMO_PORT:-2575}
 DEMO_ADMIN_PORT=${DEMO_ADMIN_PORT:-9301}
 DEMO_EHR_ADMIN_PORT=${DEMO_EHR_ADMIN_PORT:-9311}
+DEMO_HTTP_PORT=${DEMO_HTTP_PORT:-8080}
 WORK=$ROOT/.artery/demo
 PY=/usr/bin/python3
 
@@ -26,8 +28,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 BROKER_PID=""
 MLLP_PID=""
+HTTP_PID=""
 EHR_PID=""
 cleanup() {
+	[ -n "$HTTP_PID" ] && kill -TERM "$HTTP_PID" 2>/dev/null && wait "$HTTP_PID" 2>/dev/null || true
 	[ -n "$EHR_PID" ] && kill -TERM "$EHR_PID" 2>/dev/null && wait "$EHR_PID" 2>/dev/null || true
 	[ -n "$MLLP_PID" ] && kill -TERM "$MLLP_PID" 2>/dev/null && wait "$MLLP_PID" 2>/dev/null || true
 	[ -n "$BROKER_PID" ] && kill -TERM "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
@@ -38,9 +42,10 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # The shipped topology, with the demo's ports.
 sed -e "s/port: 2575/port: $DEMO_PORT/" -e "s/admin_port: 9301/admin_port: $DEMO_ADMIN_PORT/" \
+	-e "s/port: 8080/port: $DEMO_HTTP_PORT/" \
 	-e "s|\.artery/fhir-outbox|.artery/demo/fhir-outbox|" \
 	-e "s|\.artery/ehr-out.ledger.db|.artery/demo/ehr-out.ledger.db|" \
-	-e "s|^processes:\$|processes:\n  ehr-out:\n    admin_port: $DEMO_EHR_ADMIN_PORT|" \
+	-e "s|^processes:\$|processes:\n  ehr-out:\n    admin_port: $DEMO_EHR_ADMIN_PORT\n  http-in:\n    admin_port: -1|" \
 	topology/topology.yaml > "$WORK/topology.yaml"
 
 say "1. artery broker: embedded Kafka with the topics of topology.yaml"
@@ -67,8 +72,34 @@ printf '\nand a message whose MSH-2 is broken (the sender gets AR, the bytes a d
 printf 'MSH|^^^^|BADAPP|NWGH|ARTERY|NWGH|20261122101500||ADT^A08|BAD-0001|P|2.5.1\rPID|1||X\r' > "$WORK/broken.hl7"
 "$BIN/artery" send --port "$DEMO_PORT" --verbose "$WORK/broken.hl7" || true
 
+say "3b. artery-http-in: the same promise over HTTP (202 only once Kafka stored it)"
+"$BIN/artery-http-in" --topology "$WORK/topology.yaml" 2> "$WORK/http-in.log" &
+HTTP_PID=$!
+for _ in $(seq 1 100); do grep -q '"http.listen"' "$WORK/http-in.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '"http.listen"' "$WORK/http-in.log" || { cat "$WORK/http-in.log"; exit 1; }
+$PY - "$DEMO_HTTP_PORT" <<'PYEOF'
+import json, sys, urllib.request, urllib.error
+port = sys.argv[1]
+def post(path, body, ctype="application/fhir+json"):
+    req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=body.encode(),
+                                 headers={"Content-Type": ctype}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+patient = {"resourceType": "Patient", "id": "demo-7",
+           "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "MRN20417"}],
+           "name": [{"family": "Fenwick", "given": ["Iris"]}], "gender": "female",
+           "birthDate": "1974-09-03"}
+st, body = post("/fhir/Patient", json.dumps(patient))
+print("POST /fhir/Patient -> %d, stored: %s" % (st, ", ".join(s["topic"] for s in body.get("stored", []))))
+st, body = post("/fhir/Patient", '{"resourceType": "Patient", ')
+print("POST /fhir/Patient (truncated JSON) -> %d: %s" % (st, body["issue"][0]["diagnostics"]))
+PYEOF
+
 say "4. what landed in Kafka"
-for t in raw.hl7v2 canonical.patient canonical.encounter canonical.result dlq.mllp-in; do
+for t in raw.hl7v2 raw.fhir canonical.patient canonical.encounter canonical.result dlq.mllp-in dlq.http-in; do
 	"$BIN/artery" tail --timeout-ms 5000 "$t" > "$WORK/$t.jsonl" 2>/dev/null || true
 done
 $PY scripts/demo_show.py "$WORK"
@@ -101,7 +132,8 @@ for line in body.splitlines():
         print("  " + line)
 PYEOF
 
-say "7. SIGTERM: mllp-in answers what is in flight, flushes, exits 0"
+say "7. SIGTERM: each ingest process answers what is in flight, flushes, exits 0"
 kill -TERM "$MLLP_PID"; wait "$MLLP_PID" && echo "artery-mllp-in exited 0"; MLLP_PID=""
+kill -TERM "$HTTP_PID"; wait "$HTTP_PID" && echo "artery-http-in exited 0"; HTTP_PID=""
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID" && echo "artery broker exited 0"; BROKER_PID=""
 printf '\nEverything the demo wrote is under .artery/demo/ (topic dumps as JSON lines).\n'

@@ -30,18 +30,23 @@ def patient_label(p):
 
 
 def main(work):
-    for topic in ("raw.hl7v2", "canonical.patient", "canonical.encounter", "canonical.result", "dlq.mllp-in"):
+    for topic in ("raw.hl7v2", "raw.fhir", "canonical.patient", "canonical.encounter",
+                  "canonical.result", "dlq.mllp-in", "dlq.http-in"):
         recs = load(os.path.join(work, topic + ".jsonl"))
         print("\n%s: %d record(s)" % (topic, len(recs)))
         for r in recs:
             v = r.get("value") or {}
             h = r.get("headers") or {}
             where = "p%s@%s" % (r.get("partition"), r.get("offset"))
-            if topic == "raw.hl7v2":
+            if topic == "raw.fhir":
+                print("  %-8s %-10s id %-20s %5d bytes, key %s" % (
+                    where, v.get("message_type"), v.get("control_id"),
+                    len(v.get("payload") or ""), r.get("key")))
+            elif topic == "raw.hl7v2":
                 print("  %-8s %-10s control id %-20s %5d bytes, key %s" % (
                     where, v.get("message_type"), v.get("control_id"),
                     len(v.get("payload") or ""), r.get("key")))
-            elif topic == "dlq.mllp-in":
+            elif topic.startswith("dlq."):
                 print("  %-8s %s" % (where, h.get("artery.error")))
             else:
                 line = "  %-8s %-20s %-28s key %s" % (
