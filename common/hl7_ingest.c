@@ -5,6 +5,14 @@
  * The RawMessage value is built with one reused Avro value; canonical
  * values come encoded from the mapper (canonical.h). Every record gets the
  * DESIGN §3 headers; the trace id is shared by all records of one receipt.
+ *
+ * Per message (~500 bytes, tens of thousands a second on one thread):
+ * three SHA-256 digests of this file's own (content, dedup key, raw event
+ * id) on one digest context fetched at start-up — OpenSSL 3's EVP_Digest()
+ * would look the algorithm up in the provider store on every call; a trace
+ * id from a per-ingester generator seeded once from RAND_bytes (a trace id
+ * needs to be unique, not secret); ids and numbers formatted by hand rather
+ * than with snprintf().
  */
 #include "hl7_ingest.h"
 
@@ -27,6 +35,10 @@ struct art_hl7_ingester {
 	struct art_avro_value *raw_value; /* reused for every RawMessage */
 	struct art_canon_mapper *mapper;  /* reused Avro values of the canonical subjects */
 	char raw_schema_name[96];         /* "raw.hl7v2:1" for the artery.schema header */
+	EVP_MD *sha256;                   /* fetched once (NULL: use EVP_sha256()) */
+	EVP_MD_CTX *mdctx;                /* reused for every digest */
+	uint64_t rng;                     /* trace id generator state (splitmix64) */
+	struct art_buf field;             /* scratch for decoded MSH fields */
 };
 
 static const char *const art_ingest_kind_names[] = {
@@ -38,11 +50,56 @@ const char *art_hl7_ingest_kind_name(enum art_hl7_ingest_kind kind)
 	return art_ingest_kind_names[kind];
 }
 
-static void art_sha256(const void *p, size_t len, uint8_t out[32])
+/* SHA-256 of p[0..len) on the ingester's context. */
+static void art_sha256(struct art_hl7_ingester *ing, const void *p, size_t len, uint8_t out[32])
 {
+	const EVP_MD *md = ing->sha256 ? ing->sha256 : EVP_sha256();
 	unsigned int n = 32;
 
-	EVP_Digest(p, len, out, &n, EVP_sha256(), NULL);
+	if (!ing->mdctx || EVP_DigestInit_ex(ing->mdctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ing->mdctx, p, len) != 1 ||
+	    EVP_DigestFinal_ex(ing->mdctx, out, &n) != 1)
+		EVP_Digest(p, len, out, &n, md, NULL);
+}
+
+/* The next 64 random-looking bits (splitmix64). */
+static uint64_t art_ingest_rand(struct art_hl7_ingester *ing)
+{
+	uint64_t z = (ing->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Writes v in decimal into out (at least 21 bytes), NUL-terminated. */
+static void art_ingest_u64(uint64_t v, char *out)
+{
+	char tmp[21];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
+/* Appends src (NUL-terminated) at *pos in out of size bytes, cutting it to
+ * what fits; out stays NUL-terminated. */
+static void art_ingest_cat(char *out, size_t size, size_t *pos, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (*pos >= size)
+		return;
+	if (n > size - 1 - *pos)
+		n = size - 1 - *pos;
+	memcpy(out + *pos, src, n);
+	*pos += n;
+	out[*pos] = '\0';
 }
 
 static void art_hex(const uint8_t *p, size_t len, char *out)
@@ -58,17 +115,31 @@ static void art_hex(const uint8_t *p, size_t len, char *out)
 
 /* A UUID-formatted id (version 5 / variant bits set) from a digest of
  * "<idempotency key>:<what>", so a resend yields the same id. */
-static void art_ingest_event_id(const char *idem, const char *what, char out[37])
+static void art_ingest_event_id(struct art_hl7_ingester *ing, const char *idem, const char *what,
+				char out[37])
 {
 	uint8_t d[32];
 	char in[128], h[33];
+	size_t n = 0;
 
-	snprintf(in, sizeof(in), "%s:%s", idem, what);
-	art_sha256(in, strlen(in), d);
+	art_ingest_cat(in, sizeof(in), &n, idem);
+	art_ingest_cat(in, sizeof(in), &n, ":");
+	art_ingest_cat(in, sizeof(in), &n, what);
+	art_sha256(ing, in, n, d);
 	d[6] = (uint8_t)((d[6] & 0x0f) | 0x50);
 	d[8] = (uint8_t)((d[8] & 0x3f) | 0x80);
 	art_hex(d, 16, h);
-	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+	/* 8-4-4-4-12 */
+	memcpy(out, h, 8);
+	out[8] = '-';
+	memcpy(out + 9, h + 8, 4);
+	out[13] = '-';
+	memcpy(out + 14, h + 12, 4);
+	out[18] = '-';
+	memcpy(out + 19, h + 16, 4);
+	out[23] = '-';
+	memcpy(out + 24, h + 20, 12);
+	out[36] = '\0';
 }
 
 struct art_hl7_ingester *art_hl7_ingester_new(const struct art_hl7_ingest_conf *conf,
@@ -92,7 +163,12 @@ struct art_hl7_ingester *art_hl7_ingester_new(const struct art_hl7_ingest_conf *
 		 ing->raw_schema->subject, ing->raw_schema->version);
 	ing->raw_value = art_avro_value_new(ing->raw_schema);
 	ing->mapper = art_canon_mapper_new(conf->reg);
-	if (!ing->raw_value || !ing->mapper) {
+	ing->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ing->mdctx = EVP_MD_CTX_new();
+	art_buf_init(&ing->field, sizeof(((struct art_hl7_ingest *)NULL)->control_id));
+	if (RAND_bytes((unsigned char *)&ing->rng, sizeof(ing->rng)) != 1)
+		ing->rng = (uint64_t)art_now_us() ^ ((uint64_t)(uintptr_t)ing << 16);
+	if (!ing->raw_value || !ing->mapper || !ing->mdctx) {
 		snprintf(errstr, errstr_size, "out of memory");
 		art_hl7_ingester_destroy(ing);
 		return NULL;
@@ -106,6 +182,9 @@ void art_hl7_ingester_destroy(struct art_hl7_ingester *ing)
 		return;
 	art_avro_value_destroy(ing->raw_value);
 	art_canon_mapper_destroy(ing->mapper);
+	EVP_MD_free(ing->sha256);
+	EVP_MD_CTX_free(ing->mdctx);
+	art_buf_free(&ing->field);
 	free(ing);
 }
 
@@ -116,7 +195,10 @@ static int art_ingest_headers(struct art_record *rec, const struct art_hl7_inges
 {
 	char ts[24];
 
-	snprintf(ts, sizeof(ts), "%lld", (long long)received_at_us);
+	if (received_at_us >= 0)
+		art_ingest_u64((uint64_t)received_at_us, ts);
+	else
+		snprintf(ts, sizeof(ts), "%lld", (long long)received_at_us);
 	if (art_record_add_header_str(rec, ART_HDR_EVENT_ID, event_id) == -1 ||
 	    art_record_add_header_str(rec, ART_HDR_IDEMPOTENCY_KEY, in->idempotency_key) == -1 ||
 	    art_record_add_header_str(rec, ART_HDR_SOURCE, channel) == -1 ||
@@ -161,37 +243,48 @@ static void *art_ingest_raw_value(struct art_hl7_ingester *ing, const struct art
 	return out;
 }
 
-/* Copies the decoded value at path into out (cut to size), "" if absent
- * or undecodable. */
-static void art_ingest_get(const struct art_hl7_msg *msg, const char *path, char *out,
-			   size_t size)
+/* Copies the decoded value at path into out, "" if absent, undecodable or
+ * longer than size - 1 bytes. */
+static void art_ingest_get(struct art_hl7_ingester *ing, const struct art_hl7_msg *msg,
+			   const char *path, char *out, size_t size)
 {
-	struct art_buf b;
+	struct art_buf *b = &ing->field;
 	char err[128];
 
-	art_buf_init(&b, size - 1);
+	b->max = size - 1;
 	out[0] = '\0';
-	if (art_hl7_get(msg, path, &b, NULL, err, sizeof(err)) == ART_HL7_VALUE && b.p)
-		snprintf(out, size, "%s", b.p);
-	art_buf_free(&b);
+	if (art_hl7_get(msg, path, b, NULL, err, sizeof(err)) == ART_HL7_VALUE && b->p) {
+		memcpy(out, b->p, b->len);
+		out[b->len] = '\0';
+	}
 }
 
 /* Fills control id, message type and the dedup key from a parsed MSH. */
-static void art_ingest_header_info(struct art_hl7_ingest *in)
+static void art_ingest_header_info(struct art_hl7_ingester *ing, struct art_hl7_ingest *in)
 {
 	const struct art_hl7_header *h = art_hl7_header(in->msg);
 	char app[256], fac[256], key[700];
-	int n;
+	size_t n = 0, tl = ART_MIN(h->msg_type.len, 20), gl = ART_MIN(h->trigger.len, 20);
 
-	art_ingest_get(in->msg, "MSH-10", in->control_id, sizeof(in->control_id));
-	if (h->msg_type.len)
-		snprintf(in->message_type, sizeof(in->message_type), "%.*s%s%.*s",
-			 (int)ART_MIN(h->msg_type.len, 20), h->msg_type.p, h->trigger.len ? "^" : "",
-			 (int)ART_MIN(h->trigger.len, 20), h->trigger.p);
-	art_ingest_get(in->msg, "MSH-3", app, sizeof(app));
-	art_ingest_get(in->msg, "MSH-4", fac, sizeof(fac));
-	n = snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", app, fac, in->control_id);
-	art_sha256(key, (size_t)n, in->dedup_key);
+	art_ingest_get(ing, in->msg, "MSH-10", in->control_id, sizeof(in->control_id));
+	if (h->msg_type.len) {
+		/* TYPE^TRIGGER, each cut to 20 bytes: fits message_type[64] */
+		memcpy(in->message_type, h->msg_type.p, tl);
+		if (gl) {
+			in->message_type[tl] = '^';
+			memcpy(in->message_type + tl + 1, h->trigger.p, gl);
+			tl += 1 + gl;
+		}
+		in->message_type[tl] = '\0';
+	}
+	art_ingest_get(ing, in->msg, "MSH-3", app, sizeof(app));
+	art_ingest_get(ing, in->msg, "MSH-4", fac, sizeof(fac));
+	art_ingest_cat(key, sizeof(key), &n, app);
+	art_ingest_cat(key, sizeof(key), &n, "\x1f");
+	art_ingest_cat(key, sizeof(key), &n, fac);
+	art_ingest_cat(key, sizeof(key), &n, "\x1f");
+	art_ingest_cat(key, sizeof(key), &n, in->control_id);
+	art_sha256(ing, key, n, in->dedup_key);
 	in->dedupable = in->control_id[0] != '\0';
 }
 
@@ -211,7 +304,7 @@ static int art_ingest_add_dlq(struct art_hl7_ingester *ing, struct art_hl7_inges
 	copy = NULL; /* owned by rec (freed by art_record_new on failure) */
 	if (!rec)
 		return -1;
-	art_ingest_event_id(in->idempotency_key, "dlq", event_id);
+	art_ingest_event_id(ing, in->idempotency_key, "dlq", event_id);
 	if (art_ingest_headers(rec, in, ing->conf.channel, event_id, ing->raw_schema_name,
 			       trace_id, received_at_us) == -1 ||
 	    art_record_add_header_str(rec, "artery.error", in->reason) == -1 ||
@@ -269,7 +362,7 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 	struct art_hl7_split split;
 	enum art_canon_status st = ART_CANON_UNSUPPORTED;
 	char raw_hash[65], trace_id[33], event_id[37], errstr[300];
-	uint8_t trace[16];
+	uint64_t trace[2];
 	const char *key;
 	char fallback_key[160];
 	void *raw = NULL;
@@ -279,11 +372,11 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 	memset(in, 0, sizeof(*in));
 	memset(&cr, 0, sizeof(cr));
 	art_record_list_init(&in->recs, ART_INGEST_MAX_RECORDS);
-	art_sha256(buf, len, in->content_hash);
+	art_sha256(ing, buf, len, in->content_hash);
 	art_hex(in->content_hash, 32, raw_hash);
-	if (RAND_bytes(trace, sizeof(trace)) != 1)
-		memcpy(trace, in->content_hash, sizeof(trace));
-	art_hex(trace, sizeof(trace), trace_id);
+	trace[0] = art_ingest_rand(ing);
+	trace[1] = art_ingest_rand(ing);
+	art_hex((const uint8_t *)trace, sizeof(trace), trace_id);
 
 	/* 1. Parse: exactly one message per unit. The common case (one MSH
 	 * message) goes straight to the parser; anything else is split first
@@ -314,34 +407,16 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 	}
 	art_hl7_split_free(&split);
 
-	/* 2. Keys. */
+	/* 2. Map. The mapper computes the keys first (cr.idempotency_key,
+	 * cr.key), whatever the outcome, unless it ran out of memory. */
 	if (in->msg) {
-		art_ingest_header_info(in);
-		if (art_canon_keys(in->msg, &cr, errstr, sizeof(errstr)) == 0) {
-			memcpy(in->idempotency_key, cr.idempotency_key, sizeof(in->idempotency_key));
-		} else {
-			art_hex(in->dedup_key, 32, in->idempotency_key);
-		}
-	} else {
-		/* No MSH to key on: the bytes themselves (with the channel). */
-		uint8_t d[32];
-		char k[200];
-		int n = snprintf(k, sizeof(k), "%s\x1f%s", ing->conf.channel, raw_hash);
-		art_sha256(k, (size_t)n, d);
-		art_hex(d, 32, in->idempotency_key);
-	}
-	snprintf(fallback_key, sizeof(fallback_key), "%s|%s", ing->conf.channel,
-		 in->control_id[0] ? in->control_id : raw_hash);
-
-	/* 3. Map. */
-	if (in->msg) {
+		art_ingest_header_info(ing, in);
 		memset(&cctx, 0, sizeof(cctx));
 		cctx.reg = ing->conf.reg;
 		cctx.channel = ing->conf.channel;
 		cctx.received_at_us = received_at_us;
 		cctx.raw_topic = ing->conf.raw_topic;
 		cctx.raw_hash = raw_hash;
-		art_canon_result_free(&cr);
 		st = art_canon_map_with(ing->mapper, in->msg, &cctx, &cr, errstr, sizeof(errstr));
 		switch (st) {
 		case ART_CANON_MAPPED:
@@ -361,7 +436,35 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 			break;
 		}
 	}
-	key = cr.key && cr.key[0] ? cr.key : fallback_key;
+
+	/* 3. Keys. */
+	if (in->msg && cr.idempotency_key[0]) {
+		memcpy(in->idempotency_key, cr.idempotency_key, sizeof(in->idempotency_key));
+	} else if (in->msg) {
+		art_hex(in->dedup_key, 32, in->idempotency_key);
+	} else {
+		/* No MSH to key on: the bytes themselves (with the channel). */
+		uint8_t d[32];
+		char k[200];
+		size_t n = 0;
+
+		art_ingest_cat(k, sizeof(k), &n, ing->conf.channel);
+		art_ingest_cat(k, sizeof(k), &n, "\x1f");
+		art_ingest_cat(k, sizeof(k), &n, raw_hash);
+		art_sha256(ing, k, n, d);
+		art_hex(d, 32, in->idempotency_key);
+	}
+	if (cr.key && cr.key[0]) {
+		key = cr.key;
+	} else {
+		size_t n = 0;
+
+		art_ingest_cat(fallback_key, sizeof(fallback_key), &n, ing->conf.channel);
+		art_ingest_cat(fallback_key, sizeof(fallback_key), &n, "|");
+		art_ingest_cat(fallback_key, sizeof(fallback_key), &n,
+			       in->control_id[0] ? in->control_id : raw_hash);
+		key = fallback_key;
+	}
 
 	/* 4. Decide the answer and the records. */
 	switch (in->kind) {
@@ -400,7 +503,7 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 		raw = NULL; /* owned by rec */
 		if (!rec)
 			goto oom;
-		art_ingest_event_id(in->idempotency_key, "raw", event_id);
+		art_ingest_event_id(ing, in->idempotency_key, "raw", event_id);
 		if (art_ingest_headers(rec, in, ing->conf.channel, event_id, ing->raw_schema_name,
 				       trace_id, received_at_us) == -1 ||
 		    art_record_list_add(&in->recs, rec) == -1) {
@@ -431,14 +534,17 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 		for (size_t i = 0; i < cr.cnt; i++) {
 			struct art_canon_event *ev = &cr.events[i];
 			struct art_record *rec;
-			char schema[96];
+			char schema[96], ver[24];
+			size_t sn = 0;
 
 			rec = art_record_new(ev->topic, key, strlen(key), ev->value, ev->value_len);
 			ev->value = NULL; /* owned by rec */
 			if (!rec)
 				goto oom;
-			snprintf(schema, sizeof(schema), "%s:%d", ev->schema->subject,
-				 ev->schema->version);
+			art_ingest_u64((uint64_t)ART_MAX(ev->schema->version, 0), ver);
+			art_ingest_cat(schema, sizeof(schema), &sn, ev->schema->subject);
+			art_ingest_cat(schema, sizeof(schema), &sn, ":");
+			art_ingest_cat(schema, sizeof(schema), &sn, ver);
 			if (art_ingest_headers(rec, in, ing->conf.channel, ev->event_id, schema,
 					       trace_id, received_at_us) == -1 ||
 			    art_record_list_add(&in->recs, rec) == -1) {
@@ -479,10 +585,10 @@ void art_hl7_ingest_refuse(struct art_hl7_ingester *ing, const char *buf, size_t
 	in->code = ART_ACK_REJECT;
 	in->err_code = ART_ACK_ERR_SEGMENT_SEQUENCE;
 	snprintf(in->reason, sizeof(in->reason), "%s", reason);
-	art_sha256(buf, len, in->content_hash);
+	art_sha256(ing, buf, len, in->content_hash);
 	art_hex(in->content_hash, 32, raw_hash);
 	n = snprintf(key, sizeof(key), "%s\x1f%s", ing->conf.channel, raw_hash);
-	art_sha256(key, (size_t)n, d);
+	art_sha256(ing, key, (size_t)n, d);
 	art_hex(d, 32, in->idempotency_key);
 	art_hex(in->content_hash, 16, trace_id);
 	snprintf(key, sizeof(key), "%s|%s", ing->conf.channel, raw_hash);

@@ -154,14 +154,19 @@ int art_producer_wakeup_fd(const struct art_producer *p)
 	return p->wake[0];
 }
 
+/* Empties the wake-up pipe with one read(). librdkafka writes a byte when
+ * an event lands on its empty main queue, so between two polls there are
+ * few; were more than 256 left, the fd stays readable and the caller's loop
+ * simply comes back. */
 static void art_producer_drain_wakeups(struct art_producer *p)
 {
 	char buf[256];
+	ssize_t n;
 
 	if (p->wake[0] == -1)
 		return;
-	while (read(p->wake[0], buf, sizeof(buf)) > 0)
-		;
+	n = read(p->wake[0], buf, sizeof(buf));
+	(void)n; /* -1 (EAGAIN): nothing was written since the last read */
 }
 
 int art_producer_send(struct art_producer *p, const struct art_record_list *list,
@@ -238,6 +243,16 @@ int art_producer_poll(struct art_producer *p, int timeout_ms)
 
 	art_producer_drain_wakeups(p);
 	n += rd_kafka_poll(p->rk, n ? 0 : timeout_ms);
+	return n + art_producer_drain_ready(p);
+}
+
+int art_producer_serve(struct art_producer *p, int woken)
+{
+	int n = art_producer_drain_ready(p);
+
+	if (woken)
+		art_producer_drain_wakeups(p);
+	n += rd_kafka_poll(p->rk, 0);
 	return n + art_producer_drain_ready(p);
 }
 

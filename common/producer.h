@@ -11,8 +11,9 @@
  * otherwise. docs/commit-before-ack.md explains the invariants.
  *
  * Threading: one producer per process, used from the thread that runs the
- * event loop (callbacks run there, inside art_producer_poll()). Rates: tens
- * of thousands of records per second; per unit one small allocation.
+ * event loop (callbacks run there, inside art_producer_poll() or
+ * art_producer_serve()). Rates: tens of thousands of records per second;
+ * per unit one small allocation.
  */
 #ifndef ART_PRODUCER_H
 #define ART_PRODUCER_H
@@ -52,13 +53,23 @@ int art_producer_send(struct art_producer *p, const struct art_record_list *list
 		      art_producer_done_cb *cb, void *opaque, char *errstr, size_t errstr_size);
 
 /* Serves delivery reports (running completion callbacks) for up to
- * timeout_ms. Returns the number of events served. */
+ * timeout_ms; also empties the wake-up fd (one read()). Returns the number
+ * of events served. */
 int art_producer_poll(struct art_producer *p, int timeout_ms);
 
 /* A file descriptor that becomes readable when delivery reports are
- * waiting, for an event loop's epoll/poll set: when it is readable, call
- * art_producer_poll(p, 0) (which also drains it). Owned by the producer. */
+ * waiting, for an event loop's epoll/poll set (level-triggered). Owned by
+ * the producer. An event loop calls art_producer_serve() once per
+ * iteration, with woken = 1 when this fd was reported readable. */
 int art_producer_wakeup_fd(const struct art_producer *p);
+
+/* art_producer_poll(p, 0) for an event loop watching the wake-up fd: reads
+ * the fd (one read()) only when woken is non-zero, so an iteration without
+ * Kafka events costs no system call, then serves whatever is waiting.
+ * The fd is emptied before polling, so an event that arrives after the
+ * poll always leaves it readable again. Returns the number of events
+ * served. Event-loop thread. */
+int art_producer_serve(struct art_producer *p, int woken);
 
 /* Units sent whose callback has not run yet. */
 size_t art_producer_inflight(const struct art_producer *p);

@@ -1,14 +1,23 @@
 /*
  * server.c — the MLLP event loop of artery-mllp-in.
  *
- * One thread, one epoll instance: listening sockets and connections
- * (level-triggered), and every 10 ms the producer's delivery reports. Each
- * complete frame becomes a `struct art_pending` appended to its
- * connection's queue; its records go to the producer as one unit; the
- * delivery callback decides the final answer; ACKs are written strictly
- * from the head of the queue, so a pipelining sender gets its ACKs in the
- * order it sent. A pending outlives its connection if the peer goes away
- * (the delivery report still arrives and frees it).
+ * One thread, one epoll instance: listening sockets, connections
+ * (level-triggered) and the producer's wake-up fd, which becomes readable
+ * when delivery reports are waiting. Each complete frame becomes a `struct
+ * art_pending` appended to its connection's queue; its records go to the
+ * producer as one unit; the delivery callback decides the final answer and
+ * marks the connection; at the end of the loop iteration every marked
+ * connection gets the ACKs answered at the head of its queue built and
+ * written with one write(), strictly in queue order, so a pipelining sender
+ * gets its ACKs in the order it sent. A pending outlives its connection if
+ * the peer goes away (the delivery report still arrives and frees it).
+ *
+ * Per message on the hot path: one read() (several when frames share a
+ * read), one write() per connection and loop iteration, the ingest step,
+ * one producer unit. Pendings and their frame buffers are recycled through
+ * a free list instead of being allocated per message (at most
+ * ART_PENDING_POOL_MAX of them, buffers up to ART_PENDING_POOL_BUF: the pool
+ * holds at most ~18 MiB, typically a few hundred KiB).
  *
  * Bounds: a frame is at most the listener's max_message_size (the framer
  * never buffers more); at most ART_CONN_MAX_PENDING messages in flight per
@@ -46,6 +55,9 @@
 #define ART_READ_CHUNK 65536
 #define ART_DEDUP_MAX 200000 /* remembered commits per listener */
 #define ART_DRAIN_GRACE_MS 5000
+#define ART_PENDING_POOL_MAX 1024  /* recycled pendings kept for reuse (~2 KiB each) */
+#define ART_PENDING_POOL_BUF 16384 /* larger frame buffers are freed, not kept */
+#define ART_ACK_MAX (64u * 1024)   /* one ACK message */
 
 enum art_fd_kind { ART_FD_LISTENER = 1, ART_FD_CONN = 2, ART_FD_KAFKA = 3 };
 
@@ -78,15 +90,18 @@ struct art_conn {
 	int read_done; /* peer closed its side (or we stopped reading for good) */
 	uint64_t junk_counted; /* framer junk bytes already added to the metric */
 	int dead;              /* closed; freed by art_server_reap() at a safe point */
+	int dirty;             /* on the server's dirty list: ACKs to build and write */
+	struct art_conn *dirty_next;
 	struct art_conn *prev, *next;
 };
 
 struct art_pending {
 	struct art_conn *conn; /* NULL once the connection is gone */
 	struct art_listener *l;
-	struct art_pending *next;
+	struct art_pending *next; /* in the connection's queue, or in the pool */
 	char *buf; /* the frame payload (owned) */
 	size_t len;
+	size_t cap; /* bytes allocated at buf */
 	struct art_hl7_ingest in;
 	int done;
 	int duplicate;
@@ -104,6 +119,10 @@ struct art_mllp_server {
 	size_t nlisteners;
 	struct art_conn *conns;
 	struct art_conn *dead; /* closed connections awaiting art_server_reap() */
+	struct art_conn *dirty; /* connections with answered pendings to write */
+	struct art_pending *pool; /* recycled pendings (buffers kept) */
+	size_t npool;
+	struct art_buf ack; /* scratch: the ACK being built */
 	size_t nconns;
 	uint64_t next_conn_id;
 	size_t inflight; /* pendings not yet answered */
@@ -136,11 +155,31 @@ static void art_conn_events(struct art_conn *c)
 	c->writing = want_write;
 }
 
-static void art_pending_free(struct art_pending *p)
+/* Frees p, or keeps it (and its frame buffer) for art_pending_new(). */
+static void art_pending_free(struct art_mllp_server *srv, struct art_pending *p)
 {
 	art_hl7_ingest_clear(&p->in);
+	if (srv->npool < ART_PENDING_POOL_MAX && p->cap <= ART_PENDING_POOL_BUF) {
+		p->next = srv->pool;
+		srv->pool = p;
+		srv->npool++;
+		return;
+	}
 	free(p->buf);
 	free(p);
+}
+
+/* Puts c on the dirty list: its answered ACKs are written at the end of
+ * this loop iteration (art_server_flush_dirty). */
+static void art_conn_mark_dirty(struct art_conn *c)
+{
+	struct art_mllp_server *srv = c->l->srv;
+
+	if (c->dirty || c->dead)
+		return;
+	c->dirty = 1;
+	c->dirty_next = srv->dirty;
+	srv->dirty = c;
 }
 
 /* Closes c now and frees it later (art_server_reap), so that callers up
@@ -170,7 +209,7 @@ static void art_conn_close(struct art_conn *c, const char *why)
 		next = p->next;
 		p->next = NULL;
 		if (p->done)
-			art_pending_free(p);
+			art_pending_free(srv, p);
 		else
 			p->conn = NULL;
 	}
@@ -239,7 +278,7 @@ static void art_pending_ack(struct art_conn *c, struct art_pending *p)
 	struct art_mllp_server *srv = c->l->srv;
 	struct art_hl7_ack_opts o;
 	enum art_hl7_ack_mode mode = c->l->conf->ack_mode;
-	struct art_buf ack;
+	struct art_buf *ack = &srv->ack;
 	char errstr[256];
 	int rc, enhanced;
 
@@ -258,32 +297,32 @@ static void art_pending_ack(struct art_conn *c, struct art_pending *p)
 	 * sender blocked on its socket must not wait forever
 	 * (docs/decisions.md). */
 
-	art_buf_init(&ack, 64 * 1024);
+	art_buf_reset(ack);
 	if (p->in.msg)
-		rc = art_hl7_ack_build(p->in.msg, &o, &ack, errstr, sizeof(errstr));
+		rc = art_hl7_ack_build(p->in.msg, &o, ack, errstr, sizeof(errstr));
 	else
-		rc = art_hl7_ack_build_raw(p->buf, p->len, &o, &ack, errstr, sizeof(errstr));
+		rc = art_hl7_ack_build_raw(p->buf, p->len, &o, ack, errstr, sizeof(errstr));
 	if (rc == -1) {
 		/* The reason text was too long for the ACK: retry without it. */
 		o.text = NULL;
-		art_buf_reset(&ack);
-		rc = p->in.msg ? art_hl7_ack_build(p->in.msg, &o, &ack, errstr, sizeof(errstr))
-			       : art_hl7_ack_build_raw(p->buf, p->len, &o, &ack, errstr,
+		art_buf_reset(ack);
+		rc = p->in.msg ? art_hl7_ack_build(p->in.msg, &o, ack, errstr, sizeof(errstr))
+			       : art_hl7_ack_build_raw(p->buf, p->len, &o, ack, errstr,
 						       sizeof(errstr));
 	}
 	if (rc == 0) {
 		if (c->out.max == 0)
 			art_buf_init(&c->out, ART_CONN_MAX_OUT);
-		if (art_mllp_encode(ack.p, ack.len, &c->out) == -1)
+		if (art_mllp_encode(ack->p, ack->len, &c->out) == -1)
 			art_error("ack.write", "conn %llu: ACK does not fit the output buffer",
 				  (unsigned long long)c->id);
 	} else {
 		art_error("ack.build", "conn %llu: %s", (unsigned long long)c->id, errstr);
 	}
-	art_buf_free(&ack);
 }
 
-/* Writes the ACKs of answered pendings at the head of the queue, in order. */
+/* Writes the ACKs of answered pendings at the head of the queue, in order,
+ * with one write() for all of them. */
 static void art_conn_flush_acks(struct art_conn *c)
 {
 	if (c->dead)
@@ -295,7 +334,7 @@ static void art_conn_flush_acks(struct art_conn *c)
 			c->tail = NULL;
 		c->npending--;
 		art_pending_ack(c, p);
-		art_pending_free(p);
+		art_pending_free(c->l->srv, p);
 	}
 	if (art_conn_write(c) == -1)
 		return;
@@ -312,17 +351,33 @@ static void art_pending_answer(struct art_pending *p, enum art_hl7_ack_code code
 	p->done = 1;
 	p->code = code;
 	p->err_code = err_code;
-	snprintf(p->text, sizeof(p->text), "%s", text ? text : "");
+	p->text[0] = '\0';
+	if (text && text[0])
+		snprintf(p->text, sizeof(p->text), "%s", text);
 	srv->inflight--;
-	art_metrics_set(srv->m_inflight, NULL, (double)srv->inflight);
 	if (code != ART_ACK_ACCEPT)
 		art_info("msg.nak", "%s control id %s: %s %d: %s", p->l->conf->name,
 			 p->in.control_id[0] ? p->in.control_id : "(none)",
 			 code == ART_ACK_ERROR ? "AE" : "AR", err_code, p->text);
 	if (p->conn)
-		art_conn_flush_acks(p->conn);
+		art_conn_mark_dirty(p->conn);
 	else
-		art_pending_free(p); /* nobody left to answer */
+		art_pending_free(srv, p); /* nobody left to answer */
+}
+
+/* Builds and writes the ACKs of every connection marked since the last
+ * call: one write() per connection, however many of its messages Kafka
+ * acknowledged in this loop iteration. */
+static void art_server_flush_dirty(struct art_mllp_server *srv)
+{
+	while (srv->dirty) {
+		struct art_conn *c = srv->dirty;
+
+		srv->dirty = c->dirty_next;
+		c->dirty_next = NULL;
+		c->dirty = 0;
+		art_conn_flush_acks(c);
+	}
 }
 
 /* Producer callback: every record of the unit is stored, or one failed. */
@@ -346,21 +401,44 @@ static void art_pending_stored(void *opaque, rd_kafka_resp_err_t err, const char
 
 /* ---- receiving ------------------------------------------------------------ */
 
+/* Returns a pending holding a copy of the frame, queued on c: a recycled
+ * one when the pool has one (its ingest result is already cleared), else a
+ * new one. NULL when out of memory. */
 static struct art_pending *art_pending_new(struct art_conn *c, const char *data, size_t len)
 {
-	struct art_pending *p = calloc(1, sizeof(*p));
+	struct art_mllp_server *srv = c->l->srv;
+	struct art_pending *p = srv->pool;
 
-	if (!p)
-		return NULL;
-	p->buf = malloc(len ? len : 1);
-	if (!p->buf) {
-		free(p);
-		return NULL;
+	if (p) {
+		srv->pool = p->next;
+		srv->npool--;
+	} else {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return NULL;
+	}
+	if (p->cap < len || !p->buf) {
+		char *nb = malloc(len ? len : 1);
+
+		if (!nb) {
+			free(p->buf);
+			free(p);
+			return NULL;
+		}
+		free(p->buf);
+		p->buf = nb;
+		p->cap = len ? len : 1;
 	}
 	memcpy(p->buf, data, len);
 	p->len = len;
 	p->conn = c;
 	p->l = c->l;
+	p->next = NULL;
+	p->done = 0;
+	p->duplicate = 0;
+	p->code = ART_ACK_ACCEPT;
+	p->err_code = 0;
+	p->text[0] = '\0';
 	p->t0_us = art_mono_us();
 	if (c->tail)
 		c->tail->next = p;
@@ -368,8 +446,7 @@ static struct art_pending *art_pending_new(struct art_conn *c, const char *data,
 		c->head = p;
 	c->tail = p;
 	c->npending++;
-	c->l->srv->inflight++;
-	art_metrics_set(c->l->srv->m_inflight, NULL, (double)c->l->srv->inflight);
+	srv->inflight++;
 	return p;
 }
 
@@ -644,6 +721,7 @@ struct art_mllp_server *art_mllp_server_new(const struct art_topology *topo,
 	}
 	srv->topo = topo;
 	srv->prod = prod;
+	art_buf_init(&srv->ack, ART_ACK_MAX);
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	srv->listeners = calloc(topo->mllp_cnt, sizeof(*srv->listeners));
 	if (srv->epfd == -1 || !srv->listeners) {
@@ -720,18 +798,28 @@ static void art_server_idle_scan(struct art_mllp_server *srv)
 	art_server_reap(srv);
 }
 
+/* One loop iteration: waits up to timeout_ms for sockets or delivery
+ * reports; serves delivery reports first (their ACKs go out before new
+ * frames are parsed), then the sockets, then the producer once more (its
+ * poll every iteration); writes the ACKs answered; frees closed
+ * connections. */
 static void art_server_dispatch(struct art_mllp_server *srv, int timeout_ms)
 {
 	struct epoll_event evs[64];
 	int n = epoll_wait(srv->epfd, evs, 64, timeout_ms);
 
 	for (int i = 0; i < n; i++) {
+		if (*(enum art_fd_kind *)evs[i].data.ptr == ART_FD_KAFKA) {
+			art_producer_serve(srv->prod, 1);
+			art_server_flush_dirty(srv);
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++) {
 		enum art_fd_kind *kind = evs[i].data.ptr;
 
-		if (*kind == ART_FD_KAFKA) {
-			art_producer_poll(srv->prod, 0);
+		if (*kind == ART_FD_KAFKA)
 			continue;
-		}
 		if (*kind == ART_FD_LISTENER) {
 			art_listener_accept((struct art_listener *)kind);
 			continue;
@@ -748,6 +836,9 @@ static void art_server_dispatch(struct art_mllp_server *srv, int timeout_ms)
 				art_conn_read(c);
 		}
 	}
+	art_producer_serve(srv->prod, 0);
+	art_server_flush_dirty(srv);
+	art_metrics_set(srv->m_inflight, NULL, (double)srv->inflight);
 	art_server_reap(srv);
 }
 
@@ -782,8 +873,6 @@ int art_mllp_server_run(struct art_mllp_server *srv, void (*tick)(void *), void 
 
 	while (art_run) {
 		art_server_dispatch(srv, 100);
-		art_producer_poll(srv->prod, 0);
-		art_server_reap(srv);
 		if (art_mono_us() >= next_scan) {
 			art_server_idle_scan(srv);
 			next_scan = art_mono_us() + 1000000;
@@ -800,10 +889,8 @@ int art_mllp_server_run(struct art_mllp_server *srv, void (*tick)(void *), void 
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		max_timeout_ms = ART_MAX(max_timeout_ms, srv->listeners[i].conf->kafka_timeout_ms);
 	deadline = art_mono_us() + (int64_t)(max_timeout_ms + ART_DRAIN_GRACE_MS) * 1000;
-	while ((srv->inflight > 0 || art_server_out_pending(srv)) && art_mono_us() < deadline) {
-		art_producer_poll(srv->prod, 5);
+	while ((srv->inflight > 0 || art_server_out_pending(srv)) && art_mono_us() < deadline)
 		art_server_dispatch(srv, 5);
-	}
 	if (srv->inflight > 0) {
 		art_error("drain", "%zu message(s) still unanswered at the drain deadline",
 			  srv->inflight);
@@ -817,9 +904,19 @@ void art_mllp_server_destroy(struct art_mllp_server *srv)
 {
 	if (!srv)
 		return;
+	/* Answers decided since the last iteration (the producer's final
+	 * delivery reports at shutdown) still go out, best effort. */
+	art_server_flush_dirty(srv);
 	while (srv->conns)
 		art_conn_close(srv->conns, "shutdown");
 	art_server_reap(srv);
+	while (srv->pool) {
+		struct art_pending *p = srv->pool;
+		srv->pool = p->next;
+		free(p->buf);
+		free(p);
+	}
+	art_buf_free(&srv->ack);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct art_listener *l = &srv->listeners[i];
 		if (l->fd != -1)

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "art.h"
 #include "avro_codec.h"
 #include "helper_kafka.h"
 #include "helper_mllp.h"
@@ -423,4 +424,59 @@ Test(mllp_in, admin_endpoints)
 	cr_assert_eq(st, 200);
 	cr_assert(strstr(body, "# TYPE artery_mllp_ack_latency_seconds histogram") != NULL);
 	free(body);
+}
+
+/* ---- latency regression: no delayed-ACK stalls ------------------------------
+ *
+ * librdkafka 2.0.2's mock broker leaves Nagle's algorithm on for the
+ * connections it accepts. A message's records go to several partitions,
+ * so the producer has several requests in flight; a response the mock
+ * wrote while its previous one was still unacknowledged waited for the
+ * client's delayed ACK, about 40 ms. A window-1 sender saw ~44 ms per
+ * message (every message once the producer disables Nagle itself, as this
+ * suite does; intermittently with the defaults). `artery broker` now sets
+ * TCP_NODELAY on its listeners, which the accepted connections inherit. */
+
+static void setup_nagle_off(void)
+{
+	setenv("ARTERY_KAFKA_SOCKET_NAGLE_DISABLE", "true", 1);
+	tp = art_test_pipeline_start();
+	unsetenv("ARTERY_KAFKA_SOCKET_NAGLE_DISABLE");
+	cr_assert_not_null(tp, "pipeline did not start");
+}
+
+TestSuite(mllp_in_latency, .init = setup_nagle_off, .fini = teardown, .timeout = 90);
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+Test(mllp_in_latency, one_connection_has_no_delayed_ack_stalls)
+{
+	enum { N = 40 };
+	int64_t lat[N];
+	int fd = art_test_mllp_connect(tp->port_adt, 5000);
+
+	cr_assert(fd >= 0);
+	for (int i = 0; i < N; i++) {
+		char ctrl[16], code[3], *m;
+		int64_t t0;
+
+		snprintf(ctrl, sizeof(ctrl), "L%04d", i);
+		m = adt(ctrl, "A08", NULL);
+		t0 = art_mono_us();
+		cr_assert_eq(art_test_mllp_roundtrip(fd, m, strlen(m), code, NULL, 15000), 0);
+		lat[i] = art_mono_us() - t0;
+		cr_assert_str_eq(code, "AA");
+		free(m);
+	}
+	qsort(lat, N, sizeof(lat[0]), cmp_i64);
+	/* before the fix: every ACK ~44 ms; after: well under 1 ms, so a
+	 * median of 15 ms leaves room for a loaded machine */
+	cr_assert_lt(lat[N / 2], 15000, "median ACK latency %lld us (a delayed-ACK stall?)",
+		     (long long)lat[N / 2]);
+	close(fd);
 }

@@ -9,6 +9,10 @@
  * 0. SIGUSR1 takes every broker down, SIGUSR2 brings them back: fault
  * tests use this to make Kafka unreachable without killing the data.
  *
+ * The mock's listening sockets get TCP_NODELAY (art_broker_nodelay), as a
+ * real Kafka broker's connections have: without it a producer with several
+ * requests in flight waits ~40 ms for a delayed ACK on some responses.
+ *
  * Signals: SIGTERM/SIGINT clear art_run (art_signals_install); SIGUSR1/2
  * are blocked before any thread starts and taken synchronously with
  * sigtimedwait() in the main loop, so no extra global state is needed.
@@ -21,6 +25,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <limits.h>
@@ -238,6 +245,47 @@ static int art_broker_create_topics(rd_kafka_mock_cluster_t *mcluster, const str
 	return rc;
 }
 
+/* Sets TCP_NODELAY on the mock brokers' listening sockets, so that every
+ * connection they accept inherits it (Linux copies the option to accepted
+ * sockets). librdkafka 2.0.2's mock leaves Nagle on: a response written
+ * while the previous one is still unacknowledged waits for the client's
+ * delayed ACK, about 40 ms, whenever a client has two requests in flight
+ * (a message whose records go to two partitions). A real Kafka broker sets
+ * TCP_NODELAY on every connection. The listeners are this process's only
+ * listening TCP sockets; each is matched against the bootstrap ports. */
+static void art_broker_nodelay(const char *bootstrap)
+{
+	int one = 1, n = 0;
+	long maxfd = sysconf(_SC_OPEN_MAX);
+
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (int fd = 3; fd < maxfd; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int acc = 0, port;
+		socklen_t al = sizeof(acc);
+		char pat[16];
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 || !acc)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1 || ss.ss_family != AF_INET)
+			continue;
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(pat, sizeof(pat), ":%d", port);
+		for (const char *q = strstr(bootstrap, pat); q; q = strstr(q + 1, pat)) {
+			char end = q[strlen(pat)];
+
+			if (end != '\0' && end != ',')
+				continue; /* ":4302" inside ":43021" */
+			if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+				n++;
+			break;
+		}
+	}
+	art_debug("broker.nodelay", "TCP_NODELAY set on %d listener(s)", n);
+}
+
 /* Sets every broker down (down != 0) or up. */
 static void art_broker_set_state(rd_kafka_mock_cluster_t *mcluster, int brokers, int down)
 {
@@ -348,6 +396,7 @@ int art_cmd_broker(int argc, char **argv)
 		art_error("broker.start", "out of memory");
 		goto out;
 	}
+	art_broker_nodelay(bootstrap);
 	if (art_broker_write_file(file, bootstrap, errstr, sizeof(errstr)) == -1) {
 		art_error("broker.bootstrap_file", "%s", errstr);
 		goto out;
@@ -366,6 +415,8 @@ int art_cmd_broker(int argc, char **argv)
 			art_broker_set_state(mcluster, (int)brokers, 1);
 		else if (sig == SIGUSR2)
 			art_broker_set_state(mcluster, (int)brokers, 0);
+		if (sig == SIGUSR1 || sig == SIGUSR2)
+			art_broker_nodelay(bootstrap); /* the mock may re-create its listeners */
 	}
 	art_info("broker.stop", "shutting down");
 	rc = 0;
