@@ -25,6 +25,7 @@
 #include "art.h"
 #include "avro_codec.h"
 #include "canonical.h"
+#include "ids.h"
 #include "log.h"
 
 #define ART_INGEST_MAX_RECORDS 1024 /* records derived from one message */
@@ -51,7 +52,7 @@ const char *art_hl7_ingest_kind_name(enum art_hl7_ingest_kind kind)
 }
 
 /* SHA-256 of p[0..len) on the ingester's context. */
-static void art_sha256(struct art_hl7_ingester *ing, const void *p, size_t len, uint8_t out[32])
+static void art_ingest_sha256(struct art_hl7_ingester *ing, const void *p, size_t len, uint8_t out[32])
 {
 	const EVP_MD *md = ing->sha256 ? ing->sha256 : EVP_sha256();
 	unsigned int n = 32;
@@ -102,17 +103,6 @@ static void art_ingest_cat(char *out, size_t size, size_t *pos, const char *src)
 	out[*pos] = '\0';
 }
 
-static void art_hex(const uint8_t *p, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 /* A UUID-formatted id (version 5 / variant bits set) from a digest of
  * "<idempotency key>:<what>", so a resend yields the same id. */
 static void art_ingest_event_id(struct art_hl7_ingester *ing, const char *idem, const char *what,
@@ -125,7 +115,7 @@ static void art_ingest_event_id(struct art_hl7_ingester *ing, const char *idem, 
 	art_ingest_cat(in, sizeof(in), &n, idem);
 	art_ingest_cat(in, sizeof(in), &n, ":");
 	art_ingest_cat(in, sizeof(in), &n, what);
-	art_sha256(ing, in, n, d);
+	art_ingest_sha256(ing, in, n, d);
 	d[6] = (uint8_t)((d[6] & 0x0f) | 0x50);
 	d[8] = (uint8_t)((d[8] & 0x3f) | 0x80);
 	art_hex(d, 16, h);
@@ -284,7 +274,7 @@ static void art_ingest_header_info(struct art_hl7_ingester *ing, struct art_hl7_
 	art_ingest_cat(key, sizeof(key), &n, fac);
 	art_ingest_cat(key, sizeof(key), &n, "\x1f");
 	art_ingest_cat(key, sizeof(key), &n, in->control_id);
-	art_sha256(ing, key, n, in->dedup_key);
+	art_ingest_sha256(ing, key, n, in->dedup_key);
 	in->dedupable = in->control_id[0] != '\0';
 }
 
@@ -372,7 +362,7 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 	memset(in, 0, sizeof(*in));
 	memset(&cr, 0, sizeof(cr));
 	art_record_list_init(&in->recs, ART_INGEST_MAX_RECORDS);
-	art_sha256(ing, buf, len, in->content_hash);
+	art_ingest_sha256(ing, buf, len, in->content_hash);
 	art_hex(in->content_hash, 32, raw_hash);
 	trace[0] = art_ingest_rand(ing);
 	trace[1] = art_ingest_rand(ing);
@@ -451,7 +441,7 @@ void art_hl7_ingest_prepare(struct art_hl7_ingester *ing, const char *buf, size_
 		art_ingest_cat(k, sizeof(k), &n, ing->conf.channel);
 		art_ingest_cat(k, sizeof(k), &n, "\x1f");
 		art_ingest_cat(k, sizeof(k), &n, raw_hash);
-		art_sha256(ing, k, n, d);
+		art_ingest_sha256(ing, k, n, d);
 		art_hex(d, 32, in->idempotency_key);
 	}
 	if (cr.key && cr.key[0]) {
@@ -585,10 +575,10 @@ void art_hl7_ingest_refuse(struct art_hl7_ingester *ing, const char *buf, size_t
 	in->code = ART_ACK_REJECT;
 	in->err_code = ART_ACK_ERR_SEGMENT_SEQUENCE;
 	snprintf(in->reason, sizeof(in->reason), "%s", reason);
-	art_sha256(ing, buf, len, in->content_hash);
+	art_ingest_sha256(ing, buf, len, in->content_hash);
 	art_hex(in->content_hash, 32, raw_hash);
 	n = snprintf(key, sizeof(key), "%s\x1f%s", ing->conf.channel, raw_hash);
-	art_sha256(ing, key, (size_t)n, d);
+	art_ingest_sha256(ing, key, (size_t)n, d);
 	art_hex(d, 32, in->idempotency_key);
 	art_hex(in->content_hash, 16, trace_id);
 	snprintf(key, sizeof(key), "%s|%s", ing->conf.channel, raw_hash);

@@ -1164,7 +1164,7 @@ int art_http_server_port(const struct art_http_server *srv, size_t i)
 static int art_http_turn(struct art_http_server *srv, int max_wait_ms)
 {
 	struct epoll_event evs[ART_HTTP_MAX_LISTENERS + 1];
-	int wait = max_wait_ms;
+	int wait = max_wait_ms, n, woken = 0;
 
 	for (size_t i = 0; i < srv->n; i++) {
 		MHD_UNSIGNED_LONG_LONG t;
@@ -1172,11 +1172,14 @@ static int art_http_turn(struct art_http_server *srv, int max_wait_ms)
 		if (MHD_get_timeout(srv->l[i].d, &t) == MHD_YES && (long long)t < wait)
 			wait = (int)t;
 	}
-	if (epoll_wait(srv->epfd, evs, (int)ART_ARRAY_SIZE(evs), wait) < 0 && errno != EINTR) {
+	n = epoll_wait(srv->epfd, evs, (int)ART_ARRAY_SIZE(evs), wait);
+	if (n < 0 && errno != EINTR) {
 		art_error("http.loop", "epoll_wait: %s", strerror(errno));
 		return -1;
 	}
-	art_producer_poll(srv->prod, 0);
+	for (int i = 0; i < n; i++)
+		woken |= evs[i].data.u32 == ART_HTTP_EV_PRODUCER;
+	art_producer_serve(srv->prod, woken);
 	for (size_t i = 0; i < srv->n; i++)
 		MHD_run(srv->l[i].d);
 	return 0;
