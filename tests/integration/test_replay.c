@@ -2,7 +2,7 @@
  * test_replay.c — `artery replay` as an SRE uses it after an incident,
  * against `artery broker`:
  *   - copy of an offset range keeps key, value and headers and adds
- *     artery.replay.source; --dry-run copies nothing;
+ *     artery.replayed_from; --dry-run copies nothing;
  *   - copy --since TIME takes only the later records (the embedded broker
  *     has no time index: this exercises the timestamp search);
  *   - filters: --message-type on the header, --event-type on the decoded
@@ -165,7 +165,7 @@ Test(replay, copy_range_keeps_records_and_dry_run_changes_nothing, .init = start
 		cr_expect(r->value_len == strlen(v) && !memcmp(r->value, v, r->value_len));
 		cr_expect_str_eq(art_test_record_header(r, "hl7.message_type"), "ADT^A01");
 		cr_expect_str_eq(art_test_record_header(r, "artery.event_id"), k);
-		cr_expect_str_eq(art_test_record_header(r, "artery.replay.source"), src);
+		cr_expect_str_eq(art_test_record_header(r, "artery.replayed_from"), src);
 	}
 	art_test_records_free(&rs);
 	rd_kafka_destroy(rk);
@@ -305,7 +305,7 @@ Test(replay, dlq_redrive_returns_records_to_their_topic, .init = start_broker,
 	cr_expect(r->key_len == 2 && !memcmp(r->key, "P1", 2));
 	cr_expect(r->value_len == 7 && !memcmp(r->value, "value-1", 7));
 	cr_expect_str_eq(art_test_record_header(r, "artery.event_id"), "E1");
-	cr_expect_str_eq(art_test_record_header(r, "artery.replay.source"), "dlq.ehr-out/0/0");
+	cr_expect_str_eq(art_test_record_header(r, "artery.replayed_from"), "dlq.ehr-out/0/0");
 	cr_expect_null(art_test_record_header(r, "artery.error"));
 	cr_expect_null(art_test_record_header(r, "artery.attempts"));
 	cr_expect_null(art_test_record_header(r, "artery.original.topic"));

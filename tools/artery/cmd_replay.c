@@ -16,7 +16,7 @@
  *           headers. Keys, values and the other headers are kept, so event
  *           ids and idempotency keys are unchanged and the consumers'
  *           ledgers make a replay harmless at the targets; each copy gains
- *           artery.replay.source = topic/partition/offset. Rate limit,
+ *           artery.replayed_from = topic/partition/offset. Rate limit,
  *           progress on stderr, a summary line.
  *
  * Both take --dry-run (show the plan, change nothing). Times: RFC 3339
@@ -49,7 +49,7 @@
 #define ART_REPLAY_TIMEOUT_MS  10000 /* default: no progress for this long fails */
 #define ART_REPLAY_MAX_TOPICS  32
 #define ART_REPLAY_MAX_FILTERS 16
-#define ART_REPLAY_SOURCE_HDR  "artery.replay.source"
+
 
 /* Where a range starts or ends. */
 enum art_replay_pos {
@@ -112,7 +112,7 @@ static void art_replay_usage(FILE *fp)
 		"  copy    copy records of TOPIC to --to, keeping key, value and headers\n"
 		"          (event ids and idempotency keys unchanged: the consumers' ledgers\n"
 		"          make the replay harmless at their targets) and adding\n"
-		"          " ART_REPLAY_SOURCE_HDR "=topic/partition/offset. From a dead-letter\n"
+		"          " ART_HDR_REPLAYED_FROM "=topic/partition/offset. From a dead-letter\n"
 		"          topic without --to, each record goes back to its\n"
 		"          artery.original.topic, dead-letter headers removed (a redrive).\n"
 		"          RANGE (default: everything there now):\n"
@@ -958,7 +958,7 @@ static void art_replay_one(const struct art_replay_opts *o, rd_kafka_t *prod,
 				      ART_RECORD_MAX_HEADERS - 1, errstr, sizeof(errstr));
 	snprintf(src, sizeof(src), "%s/%" PRId32 "/%" PRId64, o->topics[0], m->partition,
 		 m->offset);
-	if (!rec || art_record_add_header_str(rec, ART_REPLAY_SOURCE_HDR, src)) {
+	if (!rec || art_record_add_header_str(rec, ART_HDR_REPLAYED_FROM, src)) {
 		fprintf(stderr, "artery replay copy: %s/%d/%" PRId64 ": %s\n", o->topics[0],
 			(int)m->partition, m->offset, rec ? "out of memory" : errstr);
 		st->failed++;
