@@ -55,10 +55,8 @@ void art_record_destroy(struct art_record *rec)
 {
 	if (!rec)
 		return;
-	for (size_t i = 0; i < rec->header_cnt; i++) {
-		free(rec->headers[i].name);
-		free(rec->headers[i].value);
-	}
+	for (size_t i = 0; i < rec->header_cnt; i++)
+		free(rec->headers[i].name); /* one block with the value */
 	free(rec->headers);
 	free(rec->topic);
 	free(rec->key);
@@ -81,14 +79,26 @@ int art_record_add_header(struct art_record *rec, const char *name, const void *
 		rec->headers = h;
 		rec->header_cap = ncap;
 	}
-	h = &rec->headers[rec->header_cnt];
-	h->name = strdup(name);
-	h->value = value ? art_record_dup(value, len) : NULL;
-	h->value_len = value ? len : 0;
-	if (!h->name || (value && !h->value)) {
-		free(h->name);
-		free(h->value);
-		return -1;
+	/* name and value in one block ("name\0value\0"): a record carries
+	 * about eight headers and an ingested message three records, so this
+	 * halves the allocations on the ingest path */
+	{
+		size_t nlen = strlen(name);
+		char *block = malloc(nlen + 1 + (value ? len + 1 : 0));
+
+		if (!block)
+			return -1;
+		memcpy(block, name, nlen + 1);
+		h = &rec->headers[rec->header_cnt];
+		h->name = block;
+		h->value = NULL;
+		h->value_len = 0;
+		if (value) {
+			h->value = block + nlen + 1;
+			memcpy(h->value, value, len);
+			((char *)h->value)[len] = '\0';
+			h->value_len = len;
+		}
 	}
 	rec->header_cnt++;
 	return 0;

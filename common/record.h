@@ -32,7 +32,8 @@
 #define ART_RECORD_MAX_HEADERS 64 /* headers per record */
 
 /* One header; value may be binary and is not NUL-terminated in general
- * (the record keeps a NUL after it for convenience, not counted). */
+ * (the record keeps a NUL after it for convenience, not counted). Name
+ * and value share one allocation that starts at name. */
 struct art_record_header {
 	char *name;
 	void *value; /* NULL for a header without a value */
