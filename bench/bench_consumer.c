@@ -20,8 +20,12 @@
  *     on; with the `ndjson` outbox (ledger on), fsync never and fsync
  *     always (the production default, time-capped).
  * A path is timed from its first event to its N-th (group join excluded,
- * the same for every path); a counting wrapper around the sink stops the
- * consumer at N. Each row is the median of the runs.
+ * the same for every path); a counting wrapper around the sink (which
+ * forwards the sink's flush) stops the consumer at N. Each row is the
+ * median of the runs. Beside the rate, each row gives the CPU time the
+ * reading thread used per event (CLOCK_THREAD_CPUTIME_ID between the
+ * first and the last event): on a shared machine the rate swings with the
+ * neighbours' load, the CPU cost much less.
  *
  * Usage: bench_consumer [--events N] [--runs R] ARTERY_BINARY [SCHEMAS_DIR]
  * Prints a markdown table and a targets line. Not a test.
@@ -45,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BENCH_EVENTS_DEFAULT 100000 /* canonical events produced and read per path */
@@ -69,6 +74,8 @@ struct bench_pass {
 	atomic_int done;     /* target reached */
 	int64_t t_first;     /* monotonic: first event */
 	int64_t t_last;      /* monotonic: last event counted */
+	int64_t cpu_first;   /* CPU time of the reading thread at the first event, ns */
+	int64_t cpu_last;    /* ... at the last one */
 	struct art_consumer *c;
 };
 
@@ -92,7 +99,17 @@ struct bench_path {
 	int ledger;                       /* delivered-keys ledger enabled */
 	double rates[16];
 	size_t events[16];
+	double cpu_us[16]; /* CPU time of the reading thread per event */
 };
+
+/* CPU time the calling thread has used, in ns. */
+static int64_t bench_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* ---- the broker ---------------------------------------------------------- */
 
@@ -381,8 +398,10 @@ static int bench_ceiling(struct bench_pass *pass, const char *group, char *errst
 		if (!rkm)
 			continue;
 		if (!rkm->err) {
-			if (n == 0)
+			if (n == 0) {
 				pass->t_first = art_mono_us();
+				pass->cpu_first = bench_thread_cpu_ns();
+			}
 			bench_touched += rkm->len; /* keeps the read honest */
 			n++;
 			pass->t_last = art_mono_us();
@@ -391,6 +410,7 @@ static int bench_ceiling(struct bench_pass *pass, const char *group, char *errst
 		if (n && pass->limit_us && pass->t_last - pass->t_first >= pass->limit_us)
 			break;
 	}
+	pass->cpu_last = bench_thread_cpu_ns();
 	atomic_store(&pass->count, n);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
@@ -437,14 +457,25 @@ static enum art_res bench_sink_deliver(void *ctx, const struct art_event *ev, in
 		return res;
 	now = art_mono_us();
 	n = atomic_fetch_add(&pass->count, 1) + 1;
-	if (n == 1)
+	if (n == 1) {
 		pass->t_first = now;
+		pass->cpu_first = bench_thread_cpu_ns();
+	}
 	pass->t_last = now;
 	if (n >= pass->target || (pass->limit_us && now - pass->t_first >= pass->limit_us)) {
+		pass->cpu_last = bench_thread_cpu_ns();
 		atomic_store(&pass->done, 1);
 		art_consumer_stop(pass->c);
 	}
 	return res;
+}
+
+/* Flushes the real sink (sink.h: before the runtime records a batch). */
+static int bench_sink_flush(void *ctx, char *errstr, size_t errstr_size)
+{
+	struct bench_sink *s = ctx;
+
+	return s->inner->flush(s->inner_ctx, errstr, errstr_size);
 }
 
 /* Closes the real sink and frees the wrapper. */
@@ -530,6 +561,7 @@ static int bench_runtime(struct bench_pass *pass, const struct bench_path *bp, s
 	ops.name = bp->inner->name;
 	ops.init = bench_sink_init;
 	ops.deliver = bench_sink_deliver;
+	ops.flush = bp->inner->flush ? bench_sink_flush : NULL;
 	ops.close = bench_sink_close;
 	ops.dedups_itself = bp->inner->dedups_itself;
 	bench_cur_pass = pass;
@@ -604,13 +636,13 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct bench_path paths[] = {
-	    {"ceiling: plain librdkafka consumer, no decoding", NULL, NULL, 0, {0}, {0}},
-	    {"runtime -> null target, ledger off", &art_sink_null_ops, NULL, 0, {0}, {0}},
-	    {"runtime -> null target, ledger on", &art_sink_null_ops, NULL, 1, {0}, {0}},
+	    {"ceiling: plain librdkafka consumer, no decoding", NULL, NULL, 0, {0}, {0}, {0}},
+	    {"runtime -> null target, ledger off", &art_sink_null_ops, NULL, 0, {0}, {0}, {0}},
+	    {"runtime -> null target, ledger on", &art_sink_null_ops, NULL, 1, {0}, {0}, {0}},
 	    {"runtime -> ndjson outbox, ledger on, fsync never", &art_sink_ndjson_ops, "never", 1,
-	     {0}, {0}},
+	     {0}, {0}, {0}},
 	    {"runtime -> ndjson outbox, ledger on, fsync always", &art_sink_ndjson_ops, "always", 1,
-	     {0}, {0}},
+	     {0}, {0}, {0}},
 	};
 	size_t n_req = BENCH_EVENTS_DEFAULT, n, bytes = 0;
 	int runs = BENCH_RUNS_DEFAULT, rc = 1;
@@ -707,6 +739,10 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			paths[i].events[run] = atomic_load(&pass.count);
+			paths[i].cpu_us[run] = paths[i].events[run] > 1
+			                           ? (double)(pass.cpu_last - pass.cpu_first) / 1e3 /
+			                                 (double)(paths[i].events[run] - 1)
+			                           : 0;
 			paths[i].rates[run] = pass.t_last > pass.t_first
 			                          ? (double)(paths[i].events[run] - 1) /
 			                                ((double)(pass.t_last - pass.t_first) / 1e6)
@@ -719,17 +755,20 @@ int main(int argc, char **argv)
 	       "from ADT^A01/A08 + ORU^R01, %d patients, %.0f bytes/event Avro), %d partitions per "
 	       "topic; timed first to last event, median of %d runs\n",
 	       n, BENCH_PATIENTS, (double)bytes / (double)n, BENCH_PARTITIONS, runs);
-	printf("| %-52s | %10s | %10s | %10s |\n", "path", "events", "events/s", "ceiling");
-	printf("|%s|%s|%s|%s|\n", "------------------------------------------------------",
-	       "------------", "------------", "------------");
+	printf("| %-52s | %10s | %10s | %10s | %12s |\n", "path", "events", "events/s", "ceiling",
+	       "CPU us/event");
+	printf("|%s|%s|%s|%s|%s|\n", "------------------------------------------------------",
+	       "------------", "------------", "------------", "--------------");
 	for (size_t i = 0; i < ART_ARRAY_SIZE(paths); i++) {
 		double rate = median(paths[i].rates, runs);
 
-		printf("| %-52s | %10zu | %10.0f | %9.1f%% |\n", paths[i].label,
-		       median_size(paths[i].events, runs), rate, 100 * rate / ceiling);
+		printf("| %-52s | %10zu | %10.0f | %9.1f%% | %12.1f |\n", paths[i].label,
+		       median_size(paths[i].events, runs), rate, 100 * rate / ceiling,
+		       median(paths[i].cpu_us, runs));
 	}
 	printf("(a pass stops at %zu events or %d ms after its first event, whichever comes first; "
-	       "`events` is how many it read)\n",
+	       "`events` is how many it read; CPU us/event is the reading thread's own CPU time — "
+	       "the consumer loop, or the ceiling's poll loop — not librdkafka's fetch threads)\n",
 	       n, BENCH_PASS_LIMIT_MS);
 	nul_on = median(paths[2].rates, runs);
 	nd_never = median(paths[3].rates, runs);

@@ -17,6 +17,7 @@
 
 #include "art.h"
 #include "avro_codec.h"
+#include "avro_tree.h"
 #include "schema_compat.h"
 
 #include <stdarg.h>
@@ -68,6 +69,8 @@ struct art_pj {
 	int rbranch;          /* RUNION */
 	struct art_pj *inner; /* RUNION */
 	char *error;          /* ERROR: "path: reason" */
+	const struct art_tshape *shape; /* RECORD, tree output: the reader's field names,
+	                                   looked up on first use (owned by the projector) */
 };
 
 /* The plans for one writer schema. */
@@ -91,6 +94,15 @@ struct art_avro_projector {
 	size_t scratch_cap;
 	avro_value_t jvalue; /* for the JSON convenience; valid when has_jvalue */
 	int has_jvalue;
+	struct art_pj_shape *shapes; /* tree output: one shape per reader record type met */
+	size_t shape_cnt;
+	size_t shape_cap;
+};
+
+/* The field names of one reader record type, for tree output. */
+struct art_pj_shape {
+	const struct art_compat_node *r;
+	struct art_tshape *shape;
 };
 
 /* ---- compiling plans ------------------------------------------------------ */
@@ -389,6 +401,9 @@ void art_avro_project_destroy(struct art_avro_projector *pj)
 	art_schema_compat_destroy(pj->rcs);
 	if (pj->has_jvalue)
 		avro_value_decref(&pj->jvalue);
+	for (size_t i = 0; i < pj->shape_cnt; i++)
+		art_tshape_free(pj->shapes[i].shape);
+	free(pj->shapes);
 	free(pj->scratch);
 	free(pj);
 }
@@ -398,6 +413,7 @@ void art_avro_project_destroy(struct art_avro_projector *pj)
 /* A bounds-checked reader over one record body. */
 struct art_pj_rd {
 	struct art_avro_projector *pj;
+	struct art_tree *tree; /* tree output (art_avro_project_read_tree) */
 	const unsigned char *start, *p, *end;
 	long empty_budget; /* zero-size items still allowed */
 	char *errstr;
@@ -444,9 +460,16 @@ static int art_pj_scratch(struct art_avro_projector *pj, size_t n)
 }
 
 /* Reads a zig-zag varint long. */
-static int art_pj_long(struct art_pj_rd *rd, int64_t *out)
+static inline int art_pj_long(struct art_pj_rd *rd, int64_t *out)
 {
 	uint64_t u = 0;
+
+	if (rd->p < rd->end && !(*rd->p & 0x80)) { /* one byte: union branches, short lengths */
+		u = *rd->p++;
+		*out = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+		return 0;
+	}
+	*out = 0;
 
 	for (int shift = 0; shift < 70; shift += 7) {
 		unsigned char b;
@@ -934,6 +957,7 @@ int art_avro_project_read(struct art_avro_projector *pj, const void *buf, size_t
 		snprintf(errstr, errstr_size, "avro value: %s", avro_strerror());
 		return -1;
 	}
+	memset(&rd, 0, sizeof(rd));
 	rd.pj = pj;
 	rd.start = (const unsigned char *)buf + ART_AVRO_HEADER_SIZE;
 	rd.p = rd.start;
@@ -981,6 +1005,437 @@ int art_avro_project_read_json(struct art_avro_projector *pj, const void *buf, s
 	rc = art_avro_decode_json(pj->reg, enc, enc_len, out, NULL, errstr, errstr_size);
 	free(enc);
 	return rc;
+}
+
+/* ---- reading into a tree ------------------------------------------------------ */
+
+/* The shape of reader record type r (made on first use, kept by pj). */
+static const struct art_tshape *art_pj_shape(struct art_avro_projector *pj,
+                                             const struct art_compat_node *r)
+{
+	const char *names[1024];
+	const char **nv = names;
+	struct art_tshape *sh;
+
+	for (size_t i = 0; i < pj->shape_cnt; i++)
+		if (pj->shapes[i].r == r)
+			return pj->shapes[i].shape;
+	if (pj->shape_cnt == pj->shape_cap) {
+		size_t cap = pj->shape_cap ? pj->shape_cap * 2 : 16;
+		struct art_pj_shape *s = realloc(pj->shapes, cap * sizeof(*s));
+
+		if (!s)
+			return NULL;
+		pj->shapes = s;
+		pj->shape_cap = cap;
+	}
+	if (r->field_cnt > ART_ARRAY_SIZE(names)) {
+		nv = malloc(r->field_cnt * sizeof(*nv));
+		if (!nv)
+			return NULL;
+	}
+	for (size_t i = 0; i < r->field_cnt; i++)
+		nv[i] = r->fields[i].name;
+	sh = art_tshape_new(NULL, nv, r->field_cnt);
+	if (nv != names)
+		free(nv);
+	if (!sh)
+		return NULL;
+	pj->shapes[pj->shape_cnt].r = r;
+	pj->shapes[pj->shape_cnt].shape = sh;
+	pj->shape_cnt++;
+	return sh;
+}
+
+/* The tree the reader fills. */
+static struct art_tree *art_pj_tree(struct art_pj_rd *rd)
+{
+	return rd->tree;
+}
+
+/* Stores len bytes at p as a string node (bytes when not UTF-8). */
+static int art_pj_tbytes(struct art_pj_rd *rd, struct art_tnode *n, const void *p, size_t len)
+{
+	char *s = art_tree_strdup(art_pj_tree(rd), p, len);
+
+	if (!s || len > UINT32_MAX)
+		return art_pj_fail(rd, "out of memory");
+	n->kind = art_utf8_valid((const unsigned char *)s, len) ? ART_T_STRING : ART_T_BYTES;
+	n->cnt = (uint32_t)len;
+	n->u.s = s;
+	return 0;
+}
+
+/* Stores an integer read as reader kind r. */
+static void art_pj_tlong(enum art_compat_kind r, struct art_tnode *n, int64_t v)
+{
+	if (r == ART_COMPAT_FLOAT) {
+		n->kind = ART_T_DOUBLE;
+		n->u.d = (double)(float)v;
+	} else if (r == ART_COMPAT_DOUBLE) {
+		n->kind = ART_T_DOUBLE;
+		n->u.d = (double)v;
+	} else {
+		n->kind = ART_T_LONG;
+		n->u.l = v;
+	}
+}
+
+/* Reads one primitive or fixed value into n (plan op VALUE). */
+static inline int art_pj_tvalue(struct art_pj_rd *rd, const struct art_pj *p, struct art_tnode *n)
+{
+	const unsigned char *bp;
+	size_t blen;
+	int64_t l;
+
+	switch (p->w->kind) {
+	case ART_COMPAT_NULL:
+		n->kind = ART_T_NULL;
+		return 0;
+	case ART_COMPAT_BOOLEAN:
+		if (rd->p >= rd->end)
+			return art_pj_fail(rd, "truncated boolean");
+		if (*rd->p > 1)
+			return art_pj_fail(rd, "boolean is neither 0 nor 1");
+		n->kind = ART_T_BOOL;
+		n->u.l = *rd->p++;
+		return 0;
+	case ART_COMPAT_INT:
+	case ART_COMPAT_LONG:
+		if (art_pj_long(rd, &l))
+			return -1;
+		if (p->w->kind == ART_COMPAT_INT && (l < INT32_MIN || l > INT32_MAX))
+			return art_pj_fail(rd, "int out of range");
+		art_pj_tlong(p->r->kind, n, l);
+		return 0;
+	case ART_COMPAT_FLOAT: {
+		uint32_t u;
+		float f;
+
+		if (rd->end - rd->p < 4)
+			return art_pj_fail(rd, "truncated float");
+		u = (uint32_t)rd->p[0] | (uint32_t)rd->p[1] << 8 | (uint32_t)rd->p[2] << 16 |
+		    (uint32_t)rd->p[3] << 24;
+		memcpy(&f, &u, sizeof(f));
+		rd->p += 4;
+		n->kind = ART_T_DOUBLE;
+		n->u.d = (double)f;
+		return 0;
+	}
+	case ART_COMPAT_DOUBLE: {
+		uint64_t u = 0;
+		double d;
+
+		if (rd->end - rd->p < 8)
+			return art_pj_fail(rd, "truncated double");
+		for (int i = 7; i >= 0; i--)
+			u = u << 8 | rd->p[i];
+		memcpy(&d, &u, sizeof(d));
+		rd->p += 8;
+		n->kind = ART_T_DOUBLE;
+		n->u.d = d;
+		return 0;
+	}
+	case ART_COMPAT_STRING:
+	case ART_COMPAT_BYTES:
+		if (art_pj_bytes(rd, &bp, &blen))
+			return -1;
+		return art_pj_tbytes(rd, n, bp, blen);
+	case ART_COMPAT_FIXED:
+		if ((size_t)(rd->end - rd->p) < p->w->size)
+			return art_pj_fail(rd, "truncated fixed");
+		bp = rd->p;
+		rd->p += p->w->size;
+		return art_pj_tbytes(rd, n, bp, p->w->size);
+	default:
+		return art_pj_fail(rd, "unsupported schema type");
+	}
+}
+
+/* Stores default def (validated when the plan was compiled) of reader
+ * type r into n. */
+static int art_pj_tdefault(struct art_pj_rd *rd, const struct art_compat_node *r, json_t *def,
+                           struct art_tnode *n, int depth)
+{
+	if (depth > ART_AVRO_MAX_DEPTH)
+		return art_pj_fail(rd, "default nested too deeply");
+	switch (r->kind) {
+	case ART_COMPAT_NULL:
+		n->kind = ART_T_NULL;
+		return 0;
+	case ART_COMPAT_BOOLEAN:
+		n->kind = ART_T_BOOL;
+		n->u.l = json_is_true(def);
+		return 0;
+	case ART_COMPAT_INT:
+	case ART_COMPAT_LONG:
+		art_pj_tlong(r->kind, n, (int64_t)json_integer_value(def));
+		return 0;
+	case ART_COMPAT_FLOAT:
+		n->kind = ART_T_DOUBLE;
+		n->u.d = (double)(float)json_number_value(def);
+		return 0;
+	case ART_COMPAT_DOUBLE:
+		n->kind = ART_T_DOUBLE;
+		n->u.d = json_number_value(def);
+		return 0;
+	case ART_COMPAT_STRING:
+		return art_pj_tbytes(rd, n, json_string_value(def), json_string_length(def));
+	case ART_COMPAT_BYTES:
+	case ART_COMPAT_FIXED: {
+		long len;
+
+		if (art_pj_scratch(rd->pj, json_string_length(def) + 1))
+			return art_pj_fail(rd, "out of memory");
+		len = art_schema_compat_latin1(json_string_value(def), json_string_length(def),
+		                               rd->pj->scratch);
+		if (len < 0)
+			return art_pj_fail(rd, "bad bytes default");
+		return art_pj_tbytes(rd, n, rd->pj->scratch, (size_t)len);
+	}
+	case ART_COMPAT_ENUM: {
+		int k = art_schema_compat_enum_index(r, json_string_value(def));
+
+		if (k < 0)
+			return art_pj_fail(rd, "bad enum default");
+		n->kind = ART_T_STRING;
+		n->u.s = r->symbols[k];
+		n->cnt = (uint32_t)strlen(n->u.s);
+		return 0;
+	}
+	case ART_COMPAT_ARRAY: {
+		size_t cnt = json_array_size(def);
+
+		n->kind = ART_T_ARRAY;
+		n->cnt = (uint32_t)cnt;
+		n->u.kids = art_tree_nodes(art_pj_tree(rd), cnt);
+		if (!n->u.kids)
+			return art_pj_fail(rd, "out of memory");
+		for (size_t i = 0; i < cnt; i++)
+			if (art_pj_tdefault(rd, r->items, json_array_get(def, i), &n->u.kids[i],
+			                    depth + 1))
+				return -1;
+		return 0;
+	}
+	case ART_COMPAT_MAP: {
+		size_t cnt = json_object_size(def), i = 0;
+		const char *k;
+		json_t *v;
+
+		n->kind = ART_T_MAP;
+		n->cnt = (uint32_t)cnt;
+		n->u.kids = art_tree_nodes(art_pj_tree(rd), 2 * cnt);
+		if (!n->u.kids)
+			return art_pj_fail(rd, "out of memory");
+		json_object_foreach(def, k, v) {
+			struct art_tnode *key = &n->u.kids[2 * i];
+
+			key->kind = ART_T_STRING;
+			key->cnt = (uint32_t)strlen(k);
+			key->u.s = art_tree_strdup(art_pj_tree(rd), k, key->cnt);
+			if (!key->u.s)
+				return art_pj_fail(rd, "out of memory");
+			if (art_pj_tdefault(rd, r->items, v, &n->u.kids[2 * i + 1], depth + 1))
+				return -1;
+			i++;
+		}
+		return 0;
+	}
+	case ART_COMPAT_RECORD:
+		n->kind = ART_T_RECORD;
+		n->cnt = (uint32_t)r->field_cnt;
+		n->shape = art_pj_shape(rd->pj, r);
+		n->u.kids = art_tree_nodes(art_pj_tree(rd), r->field_cnt);
+		if (!n->shape || !n->u.kids)
+			return art_pj_fail(rd, "out of memory");
+		for (size_t i = 0; i < r->field_cnt; i++) {
+			json_t *v = json_object_get(def, r->fields[i].name);
+
+			if (!v)
+				v = r->fields[i].def;
+			if (art_pj_tdefault(rd, r->fields[i].type, v, &n->u.kids[i], depth + 1))
+				return -1;
+		}
+		return 0;
+	case ART_COMPAT_UNION:
+		return art_pj_tdefault(rd, r->branches[0], def, n, depth + 1);
+	}
+	return art_pj_fail(rd, "unsupported default");
+}
+
+/* Reads one writer value through plan p into n (a node of p->r's shape). */
+static int art_pj_tread(struct art_pj_rd *rd, struct art_pj *p, struct art_tnode *n, int depth)
+{
+	const unsigned char *bp;
+	size_t blen;
+	int64_t l, count;
+
+	if (depth > ART_AVRO_MAX_DEPTH)
+		return art_pj_fail(rd, "nested too deeply");
+	switch (p->op) {
+	case ART_PJ_VALUE:
+		return art_pj_tvalue(rd, p, n);
+	case ART_PJ_ENUM:
+		if (art_pj_long(rd, &l))
+			return -1;
+		if (l < 0 || (uint64_t)l >= p->w->symbol_cnt)
+			return art_pj_fail(rd, "enum index out of range");
+		if (p->enum_map[l] < 0) {
+			snprintf(rd->errstr, rd->errstr_size,
+			         "enum symbol '%s' is not in the reader's %s and it has no default",
+			         p->w->symbols[l], p->r->name);
+			return -1;
+		}
+		n->kind = ART_T_STRING;
+		n->u.s = p->r->symbols[p->enum_map[l]];
+		n->cnt = (uint32_t)strlen(n->u.s);
+		return 0;
+	case ART_PJ_RECORD:
+		if (!p->shape) {
+			p->shape = art_pj_shape(rd->pj, p->r);
+			if (!p->shape)
+				return art_pj_fail(rd, "out of memory");
+		}
+		n->kind = ART_T_RECORD;
+		n->shape = p->shape;
+		n->cnt = (uint32_t)p->r->field_cnt;
+		n->u.kids = art_tree_nodes(art_pj_tree(rd), p->r->field_cnt);
+		if (!n->u.kids)
+			return art_pj_fail(rd, "out of memory");
+		for (size_t i = 0; i < p->field_cnt; i++) {
+			const struct art_pj_field *f = &p->fields[i];
+			struct art_pj *fp = f->plan;
+
+			if (f->rindex < 0) {
+				if (art_pj_skip(rd, f->wtype, depth + 1))
+					return -1;
+				continue;
+			}
+			/* most fields are a primitive or ["null", primitive]: read
+			 * those here, not through two more calls */
+			if (fp->op == ART_PJ_WUNION) {
+				if (art_pj_long(rd, &l))
+					return -1;
+				if (l < 0 || (uint64_t)l >= fp->branch_cnt)
+					return art_pj_fail(rd, "union branch out of range");
+				fp = fp->branches[l];
+			}
+			if (fp->op == ART_PJ_VALUE) {
+				if (art_pj_tvalue(rd, fp, &n->u.kids[f->rindex]))
+					return -1;
+			} else if (art_pj_tread(rd, fp, &n->u.kids[f->rindex], depth + 1)) {
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < p->def_cnt; i++) {
+			const struct art_pj_default *d = &p->defs[i];
+
+			if (art_pj_tdefault(rd, d->rfield->type, d->rfield->def, &n->u.kids[d->rindex],
+			                    depth + 1))
+				return -1;
+		}
+		return 0;
+	case ART_PJ_ARRAY:
+	case ART_PJ_MAP: {
+		size_t per = p->op == ART_PJ_ARRAY ? 1 : 2, cnt = 0;
+		struct art_tnode *kids = NULL;
+
+		for (;;) {
+			struct art_tnode *grown;
+
+			if (art_pj_block(rd, p->w->items, &count))
+				return -1;
+			if (count == 0)
+				break;
+			/* count is bounded by the bytes left or the empty-item budget */
+			if ((uint64_t)count + cnt > UINT32_MAX)
+				return art_pj_fail(rd, "too many items");
+			grown = art_tree_nodes(art_pj_tree(rd), (cnt + (size_t)count) * per);
+			if (!grown)
+				return art_pj_fail(rd, "out of memory");
+			if (cnt)
+				memcpy(grown, kids, cnt * per * sizeof(*grown)); /* a second block */
+			kids = grown;
+			for (int64_t i = 0; i < count; i++, cnt++) {
+				if (per == 2) {
+					if (art_pj_bytes(rd, &bp, &blen))
+						return -1;
+					if (memchr(bp, '\0', blen))
+						return art_pj_fail(rd, "map key holds a NUL byte");
+					if (art_pj_tbytes(rd, &kids[2 * cnt], bp, blen))
+						return -1;
+					kids[2 * cnt].kind = ART_T_STRING;
+				}
+				if (art_pj_tread(rd, p->items, &kids[cnt * per + per - 1], depth + 1))
+					return -1;
+			}
+		}
+		n->kind = per == 1 ? ART_T_ARRAY : ART_T_MAP;
+		n->cnt = (uint32_t)cnt;
+		n->u.kids = kids;
+		return 0;
+	}
+	case ART_PJ_WUNION:
+		if (art_pj_long(rd, &l))
+			return -1;
+		if (l < 0 || (uint64_t)l >= p->branch_cnt)
+			return art_pj_fail(rd, "union branch out of range");
+		return art_pj_tread(rd, p->branches[l], n, depth + 1);
+	case ART_PJ_RUNION:
+		return art_pj_tread(rd, p->inner, n, depth + 1);
+	case ART_PJ_ERROR:
+		snprintf(rd->errstr, rd->errstr_size, "%s", p->error);
+		return -1;
+	}
+	return art_pj_fail(rd, "bad plan");
+}
+
+int art_avro_project_read_tree(struct art_avro_projector *pj, const void *buf, size_t len,
+                               struct art_tree *tree, const struct art_schema **writerp,
+                               char *errstr, size_t errstr_size)
+{
+	struct art_pj_writer *bw;
+	struct art_pj_rd rd;
+	struct art_tnode *root;
+	char why[768];
+	int32_t id;
+
+	art_tree_reset(tree);
+	if (art_avro_wire_id(buf, len, &id, errstr, errstr_size))
+		return -1;
+	bw = art_pj_writer_get(pj, id, errstr, errstr_size);
+	if (!bw)
+		return -1;
+	root = art_tree_nodes(tree, 1);
+	if (!root) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	memset(&rd, 0, sizeof(rd));
+	rd.pj = pj;
+	rd.tree = tree;
+	rd.start = (const unsigned char *)buf + ART_AVRO_HEADER_SIZE;
+	rd.p = rd.start;
+	rd.end = (const unsigned char *)buf + len;
+	rd.empty_budget = ART_AVRO_PROJECT_MAX_EMPTY_ITEMS;
+	rd.errstr = why;
+	rd.errstr_size = sizeof(why);
+	if (art_pj_tread(&rd, bw->root, root, 0)) {
+		snprintf(errstr, errstr_size, "%s:%d record read as %s:%d: %s", bw->schema->subject,
+		         bw->schema->version, pj->reader->subject, pj->reader->version, why);
+		art_tree_reset(tree);
+		return -1;
+	}
+	if (rd.p != rd.end) {
+		snprintf(errstr, errstr_size, "%zu trailing bytes after the %s:%d record",
+		         (size_t)(rd.end - rd.p), bw->schema->subject, bw->schema->version);
+		art_tree_reset(tree);
+		return -1;
+	}
+	tree->root = root;
+	if (writerp)
+		*writerp = bw->schema;
+	return 0;
 }
 
 int art_avro_project(const struct art_schema_registry *reg, const void *buf, size_t len,

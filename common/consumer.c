@@ -21,18 +21,33 @@
  * offset below the next expected one (a re-fetch) is dropped, so every
  * offset is handled exactly once per assignment.
  *
- * Offsets are stored (rd_kafka_offset_store) only when the head is done —
- * delivered, filtered, skipped as duplicate, or dead-lettered and
- * acknowledged — and committed every commit_interval_ms, on revoke and at
- * shutdown. Everything runs on the thread of art_consumer_run(): the
- * rebalance callback and the dead-letter delivery reports are served
- * inside its poll calls.
+ * A head is done when it was delivered, filtered, skipped as a duplicate,
+ * or dead-lettered and acknowledged. Done heads form the batch: their next
+ * offsets are kept per partition (store_next) and the delivered event ids
+ * in `pending` (with a small hash index, so an id delivered earlier in the
+ * batch counts as seen). art_consumer_flush() ends the batch — the sink's
+ * flush, the ledger transaction, rd_kafka_offsets_store() of every
+ * partition's store_next — after ART_CONSUMER_BATCH_MAX heads or
+ * ART_CONSUMER_BATCH_MS, when a poll finds nothing waiting, when a
+ * rebalance starts and at shutdown; a failed
+ * flush or ledger write stores nothing and stops the consumer. Stored
+ * offsets are committed every commit_interval_ms, on revoke and at
+ * shutdown.
+ *
+ * Each attempt decodes its record into one tree (c->tree) shared by every
+ * partition: a retry decodes again, which costs microseconds where the
+ * retry waited milliseconds. The dead-letter producer is polled at once
+ * while a dead letter is in flight, else every ART_CONSUMER_DLQ_POLL_MS.
+ * Everything runs on the thread of art_consumer_run(): the rebalance
+ * callback and the dead-letter delivery reports are served inside its
+ * poll calls.
  */
 #include "consumer.h"
 
 #include "admin.h"
 #include "avro_codec.h"
 #include "avro_project.h"
+#include "avro_tree.h"
 #include "dlq.h"
 #include "kafka.h"
 #include "ledger.h"
@@ -55,6 +70,8 @@
 #define ART_CONSUMER_DLQ_TIMEOUT  30000 /* message.timeout.ms of the dead-letter producer */
 #define ART_CONSUMER_ID_MAX       128   /* event id / idempotency key / source kept */
 #define ART_CONSUMER_ERR_MAX      512   /* reason kept for a dead letter */
+#define ART_CONSUMER_PENDING_SLOTS (2 * ART_CONSUMER_BATCH_MAX) /* hash index of a batch */
+#define ART_CONSUMER_DLQ_POLL_MS  100   /* dead-letter producer polled this often when idle */
 
 enum art_part_state {
 	ART_PART_READY = 0,      /* head can be attempted now */
@@ -85,11 +102,8 @@ struct art_part {
 	const char *dlq_kind;      /* why the head is being dead-lettered */
 	char error[ART_CONSUMER_ERR_MAX];
 
-	/* The head, decoded (decoded == 1) */
-	int decoded;
-	json_t *json;
-	const struct art_schema *writer;
-	const struct art_schema *reader;
+	int64_t store_next; /* offset to store at the next flush (records before it are
+	                       done), -1 when none is due */
 };
 
 /* The reader of one subject: pinned or latest, and its projector. */
@@ -97,6 +111,14 @@ struct art_reader_slot {
 	const char *subject; /* borrowed from the registry */
 	const struct art_schema *reader;
 	struct art_avro_projector *pj; /* created on first use */
+};
+
+/* An event delivered in the current batch: recorded in the ledger at the
+ * flush. */
+struct art_pending {
+	char event_id[ART_CONSUMER_ID_MAX];
+	char idem[ART_CONSUMER_ID_MAX]; /* "" when none */
+	int64_t delivered_at_us;
 };
 
 /* What art_producer_send() calls back for a dead letter. */
@@ -132,6 +154,25 @@ struct art_consumer {
 	size_t part_cnt, part_cap;
 	struct art_reader_slot *readers; /* one per subject of the registry */
 	size_t reader_cnt;
+
+	struct art_tree tree; /* the event being attempted, decoded */
+
+	/* The batch: heads done since the last flush, whose offsets are stored
+	 * (and whose deliveries recorded in the ledger, in one transaction)
+	 * together by art_consumer_flush(). */
+	struct art_pending *pending; /* delivered events to record, ART_CONSUMER_BATCH_MAX */
+	struct art_ledger_row *rows; /* the same as ledger rows, at the flush */
+	size_t pending_cnt;
+	uint16_t *pending_idx;       /* hash index of pending event ids: index + 1, 0 empty */
+	size_t batch_done;           /* heads done in the batch (any outcome) */
+	int batch_open;              /* a head was done or checked in the ledger since the
+	                                last flush */
+	int64_t batch_start_us;      /* monotonic: when the batch opened */
+	size_t batch_delivered;      /* heads of the batch the target accepted */
+	int batch_failed;            /* a batch could not be flushed or recorded: store nothing
+	                                more (fatal) */
+	size_t dlq_inflight;         /* dead letters waiting for Kafka's answer */
+	int64_t last_dlq_poll_us;    /* monotonic: last poll of the dead-letter producer */
 
 	atomic_int stop;
 	int dirty;          /* some partition may be able to progress */
@@ -194,14 +235,9 @@ static rd_kafka_message_t *art_part_head(struct art_part *p)
 	return p->q_cnt ? p->q[p->q_head] : NULL;
 }
 
-/* Forgets the decoded form and retry state of the head. */
+/* Forgets the retry state of the head. */
 static void art_part_reset_head(struct art_part *p)
 {
-	if (p->json)
-		json_decref(p->json);
-	p->json = NULL;
-	p->decoded = 0;
-	p->writer = p->reader = NULL;
 	p->state = ART_PART_READY;
 	p->attempts = 0;
 	p->dlq_attempts = 0;
@@ -280,19 +316,149 @@ static void art_part_set_paused(struct art_consumer *c, struct art_part *p, int 
 	art_debug("consumer.pause", "%s %s", pause ? "paused" : "resumed", p->label);
 }
 
-/* Stores the offset of the head (done with it) and pops it. */
+static void art_consumer_flush(struct art_consumer *c);
+
+/* Opens the batch (when not open yet): it is flushed within
+ * ART_CONSUMER_BATCH_MS. */
+static void art_consumer_batch_open(struct art_consumer *c)
+{
+	if (c->batch_open)
+		return;
+	c->batch_open = 1;
+	c->batch_start_us = art_mono_us();
+}
+
+/* Done with the head (delivered, filtered, skipped or dead-lettered): its
+ * offset is stored at the next flush, with the batch. Pops it. */
 static void art_part_done(struct art_consumer *c, struct art_part *p)
 {
 	rd_kafka_message_t *rkm = art_part_head(p);
-	rd_kafka_resp_err_t err;
 
-	err = rd_kafka_offset_store(rkm->rkt, rkm->partition, rkm->offset);
-	if (err)
-		art_warn("consumer.offset_store", "%s offset %" PRId64 ": %s", p->label,
-		         rkm->offset, rd_kafka_err2str(err));
-	else
-		c->stored++;
+	p->store_next = rkm->offset + 1;
+	c->batch_done++;
+	art_consumer_batch_open(c);
 	art_part_pop(p);
+	if (c->batch_done >= ART_CONSUMER_BATCH_MAX)
+		art_consumer_flush(c);
+}
+
+/* ---- the batch ------------------------------------------------------------- */
+
+static uint32_t art_consumer_id_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* 1 when event_id was delivered in the current batch (not yet in the
+ * ledger's file, but as good as recorded). */
+static int art_consumer_pending_has(struct art_consumer *c, const char *event_id)
+{
+	uint32_t h = art_consumer_id_hash(event_id) & (ART_CONSUMER_PENDING_SLOTS - 1);
+
+	while (c->pending_idx[h]) {
+		if (!strcmp(c->pending[c->pending_idx[h] - 1].event_id, event_id))
+			return 1;
+		h = (h + 1) & (ART_CONSUMER_PENDING_SLOTS - 1);
+	}
+	return 0;
+}
+
+/* Adds a delivered event to the batch (the caller flushes when full). */
+static void art_consumer_pending_add(struct art_consumer *c, const char *event_id,
+                                     const char *idem)
+{
+	struct art_pending *pe = &c->pending[c->pending_cnt];
+	uint32_t h = art_consumer_id_hash(event_id) & (ART_CONSUMER_PENDING_SLOTS - 1);
+
+	if (c->pending_cnt == ART_CONSUMER_BATCH_MAX)
+		return; /* only after a failed flush: the consumer is stopping */
+	art_strlcpy(pe->event_id, event_id, sizeof(pe->event_id));
+	art_strlcpy(pe->idem, idem, sizeof(pe->idem));
+	pe->delivered_at_us = art_now_us();
+	while (c->pending_idx[h])
+		h = (h + 1) & (ART_CONSUMER_PENDING_SLOTS - 1);
+	c->pending_idx[h] = (uint16_t)(++c->pending_cnt);
+}
+
+/* Marks the batch failed: nothing of it (nor anything after) is recorded
+ * or stored, and the consumer stops; after a restart the batch is
+ * delivered again. */
+static void art_consumer_batch_fail(struct art_consumer *c, const char *what, const char *err)
+{
+	c->batch_failed = 1;
+	c->fatal = 1;
+	snprintf(c->fatal_err, sizeof(c->fatal_err),
+	         "%zu accepted event(s) %s (not recorded, offsets not stored: delivered again "
+	         "after a restart): %.300s",
+	         c->batch_delivered, what, err[0] ? err : "no reason given");
+}
+
+/* Ends the batch: lets the target make what it accepted durable (its
+ * flush op), records the delivered events in the ledger (one
+ * transaction), then stores the offsets of every head done in it. When
+ * the target or the ledger fails, nothing is stored (the events are
+ * delivered again after a restart) and the consumer stops: fatal. */
+static void art_consumer_flush(struct art_consumer *c)
+{
+	rd_kafka_topic_partition_list_t *list = NULL;
+	char err[512];
+
+	if (c->batch_failed)
+		return;
+	c->batch_open = 0;
+	art_ledger_resync(c->ledger); /* the next batch sees what other members recorded */
+	if (c->batch_delivered && c->ops->flush) {
+		err[0] = '\0';
+		if (c->ops->flush(c->sink_ctx, err, sizeof(err)) == -1) {
+			art_consumer_batch_fail(c, "could not be made durable by the target", err);
+			return;
+		}
+	}
+	if (c->pending_cnt) {
+		for (size_t i = 0; i < c->pending_cnt; i++) {
+			c->rows[i].event_id = c->pending[i].event_id;
+			c->rows[i].idempotency_key = c->pending[i].idem[0] ? c->pending[i].idem : NULL;
+			c->rows[i].delivered_at_us = c->pending[i].delivered_at_us;
+		}
+		if (art_ledger_put_batch(c->ledger, c->rows, c->pending_cnt, err, sizeof(err)) == -1) {
+			art_metrics_inc(c->m_ledger_err, NULL);
+			art_consumer_batch_fail(c, "could not be recorded in the ledger", err);
+			return;
+		}
+		c->pending_cnt = 0;
+		memset(c->pending_idx, 0, ART_CONSUMER_PENDING_SLOTS * sizeof(*c->pending_idx));
+	}
+	c->batch_done = 0;
+	c->batch_delivered = 0;
+	for (size_t i = 0; i < c->part_cnt; i++) {
+		struct art_part *p = c->parts[i];
+
+		if (p->store_next < 0)
+			continue;
+		if (!list)
+			list = rd_kafka_topic_partition_list_new((int)c->part_cnt);
+		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+		    p->store_next;
+		p->store_next = -1;
+	}
+	if (!list)
+		return;
+	/* .offset is stored as is: the next offset to read */
+	if (rd_kafka_offsets_store(c->rk, list) == RD_KAFKA_RESP_ERR__INVALID_ARG)
+		art_warn("consumer.offset_store", "offsets store: invalid argument");
+	for (int i = 0; i < list->cnt; i++) {
+		if (list->elems[i].err)
+			art_warn("consumer.offset_store", "%s/%" PRId32 " offset %" PRId64 ": %s",
+			         list->elems[i].topic, list->elems[i].partition, list->elems[i].offset,
+			         rd_kafka_err2str(list->elems[i].err));
+		else
+			c->stored++;
+	}
+	rd_kafka_topic_partition_list_destroy(list);
 }
 
 /* ---- decode and the event ------------------------------------------------ */
@@ -319,10 +485,13 @@ static struct art_reader_slot *art_consumer_reader(struct art_consumer *c, const
 	return s;
 }
 
-/* Decodes the head of p onto its reader. Returns 0, or -1 with the reason
- * in errstr (the record cannot be read: it will be dead-lettered). */
-static int art_consumer_decode(struct art_consumer *c, struct art_part *p, rd_kafka_message_t *rkm,
-                               char *errstr, size_t errstr_size)
+/* Decodes record rkm onto its reader into c->tree. Returns 0 with the
+ * schemas in *writer and *reader, or -1 with the reason in errstr (the
+ * record cannot be read: it will be dead-lettered). */
+static int art_consumer_decode(struct art_consumer *c, rd_kafka_message_t *rkm,
+                               const struct art_schema **writer,
+                               const struct art_schema **reader, char *errstr,
+                               size_t errstr_size)
 {
 	const struct art_schema *ws;
 	struct art_reader_slot *slot;
@@ -339,46 +508,37 @@ static int art_consumer_decode(struct art_consumer *c, struct art_part *p, rd_ka
 	slot = art_consumer_reader(c, ws->subject, errstr, errstr_size);
 	if (!slot)
 		return -1;
-	/* Written with the reader's own version (the common case): the
-	 * projection is the identity and art_avro_project_read_json() would
-	 * render exactly art_avro_decode_json() of these bytes, after a
-	 * projection and a re-encoding that cost more than the decode itself.
-	 * A record the direct decode refuses goes through the projector, so
-	 * what is refused and why stays the projector's answer. */
-	if (ws == slot->reader &&
-	    art_avro_decode_json(c->reg, rkm->payload, rkm->len, &p->json, NULL, errstr,
-	                         errstr_size) == 0) {
-		p->writer = ws;
-		p->reader = slot->reader;
-		p->decoded = 1;
-		return 0;
-	}
-	if (art_avro_project_read_json(slot->pj, rkm->payload, rkm->len, &p->json, &p->writer,
-	                               errstr, errstr_size) == -1)
+	/* One pass over the bytes through the projector's compiled plan for
+	 * this (writer, reader) pair, the identity when the record was
+	 * written with the reader's own version. */
+	if (art_avro_project_read_tree(slot->pj, rkm->payload, rkm->len, &c->tree, writer, errstr,
+	                               errstr_size) == -1)
 		return -1;
-	p->reader = slot->reader;
-	p->decoded = 1;
+	*reader = slot->reader;
 	return 0;
 }
 
-/* Copies header name of rkm into buf, or the string at JSON path a.b of
- * json, or "" when neither has it. */
-static void art_consumer_field(rd_kafka_message_t *rkm, const char *header, json_t *json,
-                               const char *obj, const char *key, char *buf, size_t size)
+/* Copies the string at path obj.key of the decoded record doc into buf,
+ * else header `header` of rkm (may be NULL: none), else "". The value
+ * comes first: it is the event itself, and parsing a record's headers
+ * costs librdkafka an allocation per header. */
+static void art_consumer_field(rd_kafka_message_t *rkm, const char *header,
+                               const struct art_tnode *doc, const char *obj, const char *key,
+                               char *buf, size_t size)
 {
-	json_t *v = json;
+	const struct art_tnode *v = doc;
+	const char *str;
 
 	buf[0] = '\0';
-	if (header && art_kafka_header_get(rkm, header, buf, size) >= 0 && buf[0])
+	if (v && obj)
+		v = art_tnode_get(v, obj);
+	str = v ? art_tnode_str(art_tnode_get(v, key)) : NULL;
+	if (str && str[0]) {
+		art_strlcpy(buf, str, size);
 		return;
-	buf[0] = '\0';
-	if (!v)
-		return;
-	if (obj)
-		v = json_object_get(v, obj);
-	v = v ? json_object_get(v, key) : NULL;
-	if (json_is_string(v))
-		snprintf(buf, size, "%s", json_string_value(v));
+	}
+	if (header && art_kafka_header_get(rkm, header, buf, size) < 0)
+		buf[0] = '\0';
 }
 
 /* ---- dead letters -------------------------------------------------------- */
@@ -422,6 +582,7 @@ static void art_consumer_dead_letter(struct art_consumer *c, struct art_part *p)
 	w->offset = rkm->offset;
 	if (art_producer_send(c->dlq, &list, art_consumer_dlq_done, w, err, sizeof(err)) == -1)
 		goto retry;
+	c->dlq_inflight++;
 	w = NULL; /* owned by the producer until the callback */
 	art_record_list_free(&list);
 	p->state = ART_PART_DLQ_WAIT;
@@ -445,6 +606,8 @@ static void art_consumer_dlq_done(void *opaque, rd_kafka_resp_err_t err, const c
 	struct art_consumer *c = w->c;
 	struct art_part *p = art_part_find(c, w->topic, w->partition);
 	rd_kafka_message_t *rkm = p ? art_part_head(p) : NULL;
+
+	c->dlq_inflight--;
 
 	if (!p || !rkm || p->state != ART_PART_DLQ_WAIT || rkm->offset != w->offset) {
 		/* The partition was revoked meanwhile: the next owner redoes it. */
@@ -494,6 +657,8 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 	char event_id[ART_CONSUMER_ID_MAX], idem[ART_CONSUMER_ID_MAX], source[ART_CONSUMER_ID_MAX];
 	char event_type[ART_CONSUMER_ID_MAX], facility[ART_CONSUMER_ID_MAX], msgtype[64];
 	const char *why = NULL;
+	const struct art_schema *writer = NULL, *reader = NULL;
+	const struct art_tnode *doc;
 	struct art_event ev;
 	enum art_res res;
 	int retry_after_ms = 0, seen;
@@ -504,24 +669,30 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 		art_part_done(c, p);
 		return;
 	}
-	if (!p->decoded && art_consumer_decode(c, p, rkm, err, sizeof(err)) == -1) {
+	/* decoded at every attempt: one tree serves every partition, and a
+	 * decode costs microseconds where a retry waits for milliseconds */
+	if (art_consumer_decode(c, rkm, &writer, &reader, err, sizeof(err)) == -1) {
 		art_warn("consumer.undecodable", "%s offset %" PRId64 ": %s", p->label, rkm->offset,
 		         err);
 		art_consumer_give_up(c, p, "undecodable", err);
 		return;
 	}
-	art_consumer_field(rkm, ART_HDR_EVENT_ID, p->json, NULL, "event_id", event_id,
+	doc = c->tree.root;
+	art_consumer_field(rkm, ART_HDR_EVENT_ID, doc, NULL, "event_id", event_id,
 	                   sizeof(event_id));
-	art_consumer_field(rkm, ART_HDR_IDEMPOTENCY_KEY, p->json, NULL, "idempotency_key", idem,
+	art_consumer_field(rkm, ART_HDR_IDEMPOTENCY_KEY, doc, NULL, "idempotency_key", idem,
 	                   sizeof(idem));
-	art_consumer_field(rkm, ART_HDR_SOURCE, p->json, "source", "channel", source,
+	art_consumer_field(rkm, ART_HDR_SOURCE, doc, "source", "channel", source,
 	                   sizeof(source));
-	art_consumer_field(rkm, NULL, p->json, NULL, "event_type", event_type,
+	art_consumer_field(rkm, NULL, doc, NULL, "event_type", event_type,
 	                   sizeof(event_type));
-	art_consumer_field(rkm, NULL, p->json, "source", "facility", facility,
+	art_consumer_field(rkm, NULL, doc, "source", "facility", facility,
 	                   sizeof(facility));
-	art_consumer_field(rkm, ART_HDR_HL7_MESSAGE_TYPE, NULL, NULL, NULL, msgtype,
-	                   sizeof(msgtype));
+	/* the HL7 message type is only in a header: read when a route needs it */
+	msgtype[0] = '\0';
+	if (c->cc->route.message_type_cnt &&
+	    art_kafka_header_get(rkm, ART_HDR_HL7_MESSAGE_TYPE, msgtype, sizeof(msgtype)) < 0)
+		msgtype[0] = '\0';
 	if (!art_route_match(&c->cc->route, event_type[0] ? event_type : NULL,
 	                     facility[0] ? facility : NULL, msgtype[0] ? msgtype : NULL, &why)) {
 		art_debug("consumer.filtered", "%s offset %" PRId64 " filtered out by %s", p->label,
@@ -534,7 +705,9 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 		snprintf(event_id, sizeof(event_id), "%s/%" PRId32 "/%" PRId64, p->topic,
 		         p->partition, rkm->offset);
 	if (c->ledger && p->attempts == 0) {
-		seen = art_ledger_seen(c->ledger, event_id, err, sizeof(err));
+		seen = art_consumer_pending_has(c, event_id) ? 1
+		                                              : art_ledger_seen(c->ledger, event_id, err,
+		                                                                sizeof(err));
 		if (seen == -1) {
 			art_metrics_inc(c->m_ledger_err, NULL);
 			c->fatal = 1;
@@ -559,9 +732,9 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 	ev.key_len = rkm->key_len;
 	ev.value = rkm->payload;
 	ev.value_len = rkm->len;
-	ev.writer = p->writer;
-	ev.reader = p->reader;
-	ev.json = p->json;
+	ev.writer = writer;
+	ev.reader = reader;
+	ev.doc = doc;
 	ev.event_id = event_id;
 	ev.idempotency_key = idem;
 	ev.event_type = event_type;
@@ -590,14 +763,9 @@ static void art_consumer_attempt(struct art_consumer *c, struct art_part *p)
 			art_metrics_observe(c->m_age, ART_MAX(0.0, age_s));
 		}
 		art_metrics_inc(c->m_delivered, p->topic);
-		if (c->ledger &&
-		    art_ledger_put(c->ledger, event_id, idem[0] ? idem : NULL, art_now_us(), err,
-		                   sizeof(err)) == -1) {
-			/* Delivered but not recorded: a replay could deliver it again. */
-			art_metrics_inc(c->m_ledger_err, NULL);
-			art_error("consumer.ledger_error", "%s offset %" PRId64 " event %s: %s",
-			          p->label, rkm->offset, event_id, err);
-		}
+		c->batch_delivered++;
+		if (c->ledger) /* recorded with the batch, before its offsets are stored */
+			art_consumer_pending_add(c, event_id, idem);
 		art_debug("consumer.delivered", "%s offset %" PRId64 " event %s delivered", p->label,
 		          rkm->offset, event_id);
 		art_part_done(c, p);
@@ -799,6 +967,7 @@ static int art_consumer_add_part(struct art_consumer *c, const char *topic, int3
 	}
 	p->partition = partition;
 	p->next_offset = -1;
+	p->store_next = -1;
 	art_part_label(p);
 	c->parts[c->part_cnt++] = p;
 	return 0;
@@ -807,10 +976,13 @@ static int art_consumer_add_part(struct art_consumer *c, const char *topic, int3
 static void art_consumer_revoke(struct art_consumer *c, rd_kafka_topic_partition_list_t *parts,
                                 int lost)
 {
-	if (!lost) {
+	if (!lost)
 		art_consumer_wait_dlq(c, parts);
+	/* the batch's deliveries are recorded either way; its offsets are
+	 * only committed when the partitions were not lost */
+	art_consumer_flush(c);
+	if (!lost)
 		art_consumer_commit_sync(c, "revoke");
-	}
 	for (int i = 0; i < parts->cnt; i++)
 		art_consumer_forget(c, parts->elems[i].topic, parts->elems[i].partition);
 }
@@ -824,6 +996,9 @@ static void art_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		/* a new batch (and a new ledger snapshot) after a rebalance: rows
+		 * the previous owner recorded at its revocation are seen */
+		art_consumer_flush(c);
 		for (int i = 0; i < parts->cnt; i++) {
 			if (art_consumer_add_part(c, parts->elems[i].topic,
 			                          parts->elems[i].partition) == -1) {
@@ -920,6 +1095,9 @@ static void art_consumer_periodic(struct art_consumer *c, int64_t now)
 {
 	char err[512];
 
+	if (c->batch_open && (c->batch_done >= ART_CONSUMER_BATCH_MAX ||
+	                      now - c->batch_start_us >= ART_CONSUMER_BATCH_MS * 1000LL))
+		art_consumer_flush(c);
 	if (c->stored && now - c->last_commit_us >= c->cc->commit_interval_ms * 1000LL) {
 		rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
 
@@ -1125,6 +1303,14 @@ struct art_consumer *art_consumer_new(const struct art_topology *topo,
 	c->metrics = metrics;
 	c->rng = (uint64_t)art_now_us() ^ ((uint64_t)getpid() << 32);
 	c->next_due_us = INT64_MAX;
+	art_tree_init(&c->tree);
+	c->pending = calloc(ART_CONSUMER_BATCH_MAX, sizeof(*c->pending));
+	c->rows = calloc(ART_CONSUMER_BATCH_MAX, sizeof(*c->rows));
+	c->pending_idx = calloc(ART_CONSUMER_PENDING_SLOTS, sizeof(*c->pending_idx));
+	if (!c->pending || !c->rows || !c->pending_idx) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
 	atomic_init(&c->stop, 0);
 	if (!c->metrics) {
 		c->own_metrics = art_metrics_new();
@@ -1200,6 +1386,7 @@ static void art_consumer_shutdown(struct art_consumer *c)
 			         p->label, art_part_head(p)->offset, p->attempts + 1);
 	}
 	art_consumer_wait_dlq(c, NULL);
+	art_consumer_flush(c);
 	art_consumer_commit_sync(c, "shutdown");
 	err = rd_kafka_consumer_close(c->rk); /* revokes (our callback) and leaves the group */
 	if (err)
@@ -1241,7 +1428,11 @@ int art_consumer_run(struct art_consumer *c, char *errstr, size_t errstr_size)
 		else if (c->next_due_us != INT64_MAX)
 			timeout = (int)ART_MIN((int64_t)ART_CONSUMER_POLL_MS,
 			                       (c->next_due_us - now + 999) / 1000);
+		if (c->batch_open)
+			timeout = 0;
 		rkm = rd_kafka_consumer_poll(c->rk, timeout);
+		if (!rkm && c->batch_open)
+			art_consumer_flush(c);
 		if (rkm && rkm->err) {
 			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				art_warn("consumer.poll", "%s", rd_kafka_message_errstr(rkm));
@@ -1249,8 +1440,13 @@ int art_consumer_run(struct art_consumer *c, char *errstr, size_t errstr_size)
 		} else if (rkm) {
 			art_consumer_take(c, rkm); /* owns rkm */
 		}
-		art_producer_poll(c->dlq, 0);
 		now = art_mono_us();
+		/* the dead-letter producer's reports: at once while one is in
+		 * flight, else now and then (each poll is a read(2)) */
+		if (c->dlq_inflight || now - c->last_dlq_poll_us >= ART_CONSUMER_DLQ_POLL_MS * 1000LL) {
+			art_producer_poll(c->dlq, 0);
+			c->last_dlq_poll_us = now;
+		}
 		if (c->dirty || now >= c->next_due_us)
 			art_consumer_service(c);
 		art_consumer_periodic(c, now);
@@ -1283,6 +1479,10 @@ void art_consumer_destroy(struct art_consumer *c)
 	for (size_t i = 0; i < c->reader_cnt; i++)
 		art_avro_project_destroy(c->readers[i].pj);
 	free(c->readers);
+	art_tree_free(&c->tree);
+	free(c->pending);
+	free(c->rows);
+	free(c->pending_idx);
 	art_metrics_destroy(c->own_metrics);
 	free(c);
 }

@@ -46,8 +46,10 @@ static void art_consumer_usage(FILE *fp, void *arg)
 	        "). Transient failures are retried with backoff while only\n"
 	        "the event's partition waits; permanent failures and exhausted retries go to\n"
 	        "the dead-letter topic; a ledger of delivered event ids makes replays\n"
-	        "harmless. Offsets are committed only for events delivered, filtered,\n"
-	        "skipped as duplicates or dead-lettered (docs/consumer.md).\n"
+	        "harmless. Events are done in batches of up to 512: the target's writes\n"
+	        "are made durable, the delivered ids recorded, then the batch's offsets\n"
+	        "stored — offsets are committed only for events delivered (and recorded),\n"
+	        "filtered, skipped as duplicates or dead-lettered (docs/consumer.md).\n"
 	        "\n"
 	        "  --topology FILE  topology file (default $ARTERY_TOPOLOGY or topology/topology.yaml)\n"
 	        "  --schemas DIR    schema registry directory (default $ARTERY_SCHEMAS_DIR or ./schemas)\n"
@@ -56,8 +58,11 @@ static void art_consumer_usage(FILE *fp, void *arg)
 	        "Kafka: ARTERY_KAFKA_BOOTSTRAP, else the file written by `artery broker`\n"
 	        "(.artery/bootstrap); ARTERY_KAFKA_<PROPERTY> sets any librdkafka property.\n"
 	        "Admin HTTP (processes.%s.admin_port): /metrics /healthz /readyz.\n"
-	        "SIGTERM/SIGINT: finish the event in delivery, commit, leave the group, exit 0.\n"
-	        "Exit: 0 clean stop, 1 fatal runtime error, 2 usage or start-up error.\n",
+	        "SIGTERM/SIGINT: finish the event in delivery and the batch, commit, leave\n"
+	        "the group, exit 0.\n"
+	        "Exit: 0 clean stop, 1 fatal runtime error (a batch the target or the ledger\n"
+	        "could not make durable is delivered again after the restart), 2 usage or\n"
+	        "start-up error.\n",
 	        name);
 }
 

@@ -1,10 +1,13 @@
 /*
  * consumer_sink.c — the small helpers of sink.h that let a sink read and
  * validate its `target:` settings the way the rest of topology.yaml is
- * validated (unknown keys and bad values are "file:line: message").
+ * validated (unknown keys and bad values are "file:line: message"), and
+ * register and update its own metrics without caring whether the process
+ * gave it a registry.
  */
 #include "sink.h"
 
+#include "metrics.h"
 #include "topology.h"
 
 #include <stdio.h>
@@ -87,4 +90,28 @@ const struct art_sink_ops *art_sink_find(const struct art_sink_ops *const *sinks
 		if (!strcmp(sinks[i]->name, type))
 			return sinks[i];
 	return NULL;
+}
+
+struct art_metric *art_sink_counter(const struct art_sink_conf *conf, const char *name,
+                                    const char *help, const char *label)
+{
+	return conf->metrics ? art_metrics_counter(conf->metrics, name, help, label) : NULL;
+}
+
+struct art_metric *art_sink_histogram(const struct art_sink_conf *conf, const char *name,
+                                      const char *help)
+{
+	return conf->metrics ? art_metrics_histogram(conf->metrics, name, help, NULL, 0) : NULL;
+}
+
+void art_sink_count(struct art_metric *m, const char *label_value, double v)
+{
+	if (m)
+		art_metrics_add(m, label_value, v);
+}
+
+void art_sink_observe(struct art_metric *m, double seconds)
+{
+	if (m)
+		art_metrics_observe(m, seconds);
 }

@@ -3,7 +3,8 @@
  *
  * A target (FHIR REST, an NDJSON outbox, MLLP to a legacy EHR, a webhook,
  * a SQL table...) is one small ops struct, registered the way a Fluent Bit
- * output plugin is: a name, init, deliver, close. The consumer runtime
+ * output plugin is: a name, init, deliver, close, and optionally flush (a
+ * target that batches its writes). The consumer runtime
  * (consumer.h) owns everything around it — the consumer group, decoding and
  * projection onto the pinned reader schema, route filters, the
  * delivered-keys ledger, retries with backoff and partition pause, dead
@@ -14,8 +15,9 @@
  *
  * Answers of deliver():
  *   ART_OK     the target accepted the event (durably, as far as the
- *              target's protocol can tell): the runtime records it in the
- *              ledger and stores the offset.
+ *              target's protocol can tell — or into the batch that the
+ *              sink's flush() makes durable): the runtime records it in
+ *              the ledger and stores the offset, with its batch.
  *   ART_RETRY  transient: timeout, connection refused/reset, HTTP 5xx, 408,
  *              429, an MLLP AE/CE. The same event is delivered again after
  *              a backoff (or after *retry_after_ms when the sink sets it,
@@ -27,8 +29,8 @@
  * artery.error header of a dead letter, so it must not contain patient
  * data (names, identifiers, payload excerpts).
  *
- * Threading: init, deliver and close are called from the consumer loop's
- * thread only, one event at a time, in partition order. deliver() may
+ * Threading: init, deliver, flush and close are called from the consumer
+ * loop's thread only, one event at a time, in partition order. deliver() may
  * block (network I/O) but must bound every wait with its own timeouts:
  * while it runs, no other partition makes progress, and a call longer
  * than max.poll.interval.ms (default 300 s) makes the consumer leave its
@@ -37,12 +39,12 @@
 #ifndef ART_SINK_H
 #define ART_SINK_H
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "art.h"
+#include "avro_tree.h"
 
 struct art_schema;
 struct art_schema_registry;
@@ -61,12 +63,19 @@ struct art_event {
 	size_t value_len;
 	const struct art_schema *writer; /* schema of the value's id */
 	const struct art_schema *reader; /* the consumer's pinned version of that subject */
-	json_t *json; /* the value projected onto reader, as JSON (avro_codec.h mapping) */
-	const char *event_id;        /* unique per event, stable across resends (never NULL) */
-	const char *idempotency_key; /* shared by all events of one source message ("" if none) */
+	const struct art_tnode *doc; /* the value projected onto reader, as a read-only tree
+	                                (avro_tree.h: avro_codec.h's JSON mapping;
+	                                art_tree_to_json() when a jansson copy is needed) */
+	const char *event_id;        /* unique per event, stable across resends (never NULL): the
+	                                value's event_id, else the artery.event_id header, else
+	                                "topic/partition/offset" */
+	const char *idempotency_key; /* shared by all events of one source message: the value's,
+	                                else the artery.idempotency_key header ("" if none) */
 	const char *event_type;      /* e.g. "result.final" ("" if none) */
-	const char *source;          /* artery.source header or source.channel ("" if none) */
-	const char *message_type;    /* hl7.message_type header, e.g. "ORU^R01" ("" if none) */
+	const char *source;          /* source.channel, else the artery.source header ("" if none) */
+	const char *message_type;    /* hl7.message_type header, e.g. "ORU^R01", when the
+	                                consumer's route filters on message types; "" otherwise
+	                                (read headers with art_kafka_header_get(ev->rkm, ...)) */
 	int attempt;                 /* 1 for the first delivery of this event, 2 for the first retry... */
 	rd_kafka_message_t *rkm;     /* the record itself, for headers (art_kafka_header_get) */
 };
@@ -103,8 +112,20 @@ struct art_sink_ops {
 	enum art_res (*deliver)(void *ctx, const struct art_event *ev, int *retry_after_ms,
 	                        char *errstr, size_t errstr_size);
 
+	/* Optional (NULL: every ART_OK is final). Makes durable, as the
+	 * sink's settings promise, everything deliver() answered ART_OK for
+	 * since the last flush — e.g. writes buffered lines and fsyncs them.
+	 * The runtime calls it before it records a batch of delivered events
+	 * in the ledger and stores their offsets (every few hundred events or
+	 * ART_CONSUMER_BATCH_MS, on revocation and at shutdown), so a sink
+	 * with a flush may answer ART_OK once an event is in its batch.
+	 * Returns 0, or -1 with the reason in errstr: the runtime then records
+	 * and stores nothing of the batch and stops the process (fatal); after
+	 * a restart the batch is delivered again. */
+	int (*flush)(void *ctx, char *errstr, size_t errstr_size);
+
 	/* Releases the context (may be NULL when init failed before setting
-	 * it). Called once, after the last deliver(). */
+	 * it). Called once, after the last deliver() and flush(). */
 	void (*close)(void *ctx);
 
 	/* 1: the target deduplicates by key itself (FHIR conditional create
@@ -134,6 +155,16 @@ int art_sink_conf_check(const struct art_sink_conf *conf, const char *const *all
 int art_sink_conf_int(const struct art_sink_conf *conf, const char *key, long long min,
                       long long max, long long def, long long *out, char *errstr,
                       size_t errstr_size);
+
+/* A sink's own metrics (artery_sink_<type>_*): registered in conf->metrics
+ * at init (NULL, and every update a no-op, when conf has no registry or
+ * the registration fails), updated from deliver() and flush(). */
+struct art_metric *art_sink_counter(const struct art_sink_conf *conf, const char *name,
+                                    const char *help, const char *label);
+struct art_metric *art_sink_histogram(const struct art_sink_conf *conf, const char *name,
+                                      const char *help);
+void art_sink_count(struct art_metric *m, const char *label_value, double v);
+void art_sink_observe(struct art_metric *m, double seconds);
 
 /* Returns the sink called type among the cnt sinks, or NULL. */
 const struct art_sink_ops *art_sink_find(const struct art_sink_ops *const *sinks, size_t cnt,

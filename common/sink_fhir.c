@@ -20,6 +20,9 @@
  * / ca_path choose the trust store, client_cert / client_key for mTLS.
  * One easy handle is reused, so the connection is kept alive.
  *
+ * The Bundle is rendered as text (fhir.h, ART_FHIR_BUNDLE layout, and
+ * art_fhir_bundle()) into a buffer the sink keeps: no JSON tree.
+ *
  * Sizes: a Bundle is a few KB; responses are read up to 1 MiB.
  */
 #include "sinks.h"
@@ -55,6 +58,10 @@ struct art_fhir_sink {
 	char base[512];
 	struct art_fhir_conf fconf;
 	struct art_fhir_set set;
+	struct art_jw bundle;     /* request body */
+	char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
+	struct art_metric *m_requests; /* artery_sink_fhir_requests_total{status} */
+	struct art_metric *m_req_sec;  /* artery_sink_fhir_request_seconds */
 	struct art_buf body;      /* response body */
 	int retry_after_ms;       /* from the last response's Retry-After, -1 none */
 };
@@ -243,6 +250,33 @@ static void art_fhir_curl_common(struct art_fhir_sink *fs)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &fs->body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, art_fhir_header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, fs);
+	fs->curl_err[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, fs->curl_err);
+}
+
+/* 1 for the failures of TLS (handshake, the peer's certificate, the trust
+ * store). */
+static int art_fhir_tls_failed(CURLcode cc)
+{
+	return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+	       cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM;
+}
+
+/* The reason of a failed transfer into errstr: libcurl's detail when it
+ * has one ("SSL certificate problem: unable to get local issuer
+ * certificate"), and for TLS failures where trust comes from. No request
+ * or response data is in it. */
+static void art_fhir_curl_error(struct art_fhir_sink *fs, const char *what, CURLcode cc,
+                                char *errstr, size_t errstr_size)
+{
+	int tls = art_fhir_tls_failed(cc);
+
+	snprintf(errstr, errstr_size, "%s: %s%s%s", what,
+	         fs->curl_err[0] ? fs->curl_err : curl_easy_strerror(cc),
+	         tls ? " (trust: " : "",
+	         tls ? (fs->ca_file[0] || fs->ca_path[0] ? "target ca_file/ca_path)"
+	                                                 : "the system store; set target ca_file)")
+	             : "");
 }
 
 static int art_fhir_init(void **ctxp, const struct art_sink_conf *conf, char *errstr,
@@ -269,6 +303,13 @@ static int art_fhir_init(void **ctxp, const struct art_sink_conf *conf, char *er
 	}
 	*ctxp = fs;
 	art_buf_init(&fs->body, ART_FHIR_MAX_RESPONSE);
+	fs->m_requests = art_sink_counter(conf, "artery_sink_fhir_requests_total",
+	                                  "Transaction Bundles POSTed, by HTTP status (or timeout, "
+	                                  "tls_error, transport_error)",
+	                                  "status");
+	fs->m_req_sec = art_sink_histogram(conf, "artery_sink_fhir_request_seconds",
+	                                   "Time of a transaction request that got an answer");
+	art_jw_init(&fs->bundle, ART_FHIR_MAX_TEXT + ART_FHIR_MAX_ENTRIES * 4096);
 	if (!conf->target_url || (strncmp(conf->target_url, "http://", 7) &&
 	                          strncmp(conf->target_url, "https://", 8))) {
 		snprintf(errstr, errstr_size, "%s: target of %s (type fhir) needs url: http(s)://<FHIR base>",
@@ -309,6 +350,7 @@ static int art_fhir_init(void **ctxp, const struct art_sink_conf *conf, char *er
 	fs->client_id = cid ? strdup(cid) : NULL;
 	snprintf(fs->base, sizeof(fs->base), "%s", base ? base : ART_FHIR_DEFAULT_BASE);
 	fs->fconf.identifier_base = fs->base;
+	fs->fconf.layout = ART_FHIR_BUNDLE;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	fs->curl = curl_easy_init();
 	if (!fs->curl) {
@@ -356,7 +398,7 @@ static enum art_res art_fhir_token(struct art_fhir_sink *fs, char *errstr, size_
 	cc = curl_easy_perform(fs->curl);
 	art_buf_free(&form);
 	if (cc != CURLE_OK) {
-		snprintf(errstr, errstr_size, "oauth2 token endpoint: %s", curl_easy_strerror(cc));
+		art_fhir_curl_error(fs, "oauth2 token endpoint", cc, errstr, errstr_size);
 		return ART_RETRY;
 	}
 	curl_easy_getinfo(fs->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -381,13 +423,13 @@ static enum art_res art_fhir_deliver(void *ctx, const struct art_event *ev, int 
 {
 	struct art_fhir_sink *fs = ctx;
 	struct curl_slist *hdrs = NULL;
-	json_t *bundle;
-	char *body = NULL, hdr[4200], outcome[512];
+	char hdr[4200], outcome[512];
 	enum art_res res;
 	long status = 0;
+	int64_t t0;
 	CURLcode cc;
 
-	if (art_fhir_transform(&fs->fconf, ev->json, &fs->set, errstr, errstr_size) == -1)
+	if (art_fhir_transform(&fs->fconf, ev->doc, &fs->set, errstr, errstr_size) == -1)
 		return ART_FAIL;
 	if (fs->set.cnt == 0)
 		return ART_OK; /* nothing to say in FHIR (docs/ehr-out.md) */
@@ -396,14 +438,12 @@ static enum art_res art_fhir_deliver(void *ctx, const struct art_event *ev, int 
 		art_fhir_set_clear(&fs->set);
 		return res;
 	}
-	bundle = art_fhir_bundle(&fs->set, ev->event_id, ev->idempotency_key);
-	art_fhir_set_clear(&fs->set);
-	body = bundle ? json_dumps(bundle, JSON_COMPACT) : NULL;
-	json_decref(bundle);
-	if (!body) {
+	if (art_fhir_bundle(&fs->set, ev->event_id, ev->idempotency_key, &fs->bundle) == -1) {
+		art_fhir_set_clear(&fs->set);
 		snprintf(errstr, errstr_size, "fhir: out of memory");
 		return ART_RETRY;
 	}
+	art_fhir_set_clear(&fs->set);
 	curl_easy_reset(fs->curl);
 	art_fhir_curl_common(fs);
 	art_buf_reset(&fs->body);
@@ -424,13 +464,27 @@ static enum art_res art_fhir_deliver(void *ctx, const struct art_event *ev, int 
 	}
 	curl_easy_setopt(fs->curl, CURLOPT_URL, fs->url);
 	curl_easy_setopt(fs->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(fs->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(fs->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(fs->curl, CURLOPT_POSTFIELDS, fs->bundle.p);
+	curl_easy_setopt(fs->curl, CURLOPT_POSTFIELDSIZE, (long)fs->bundle.len);
+	t0 = art_mono_us();
 	cc = curl_easy_perform(fs->curl);
 	curl_slist_free_all(hdrs);
-	free(body);
+	if (cc == CURLE_OK) {
+		char label[16];
+
+		curl_easy_getinfo(fs->curl, CURLINFO_RESPONSE_CODE, &status);
+		snprintf(label, sizeof(label), "%ld", status);
+		art_sink_count(fs->m_requests, label, 1);
+		art_sink_observe(fs->m_req_sec, (double)(art_mono_us() - t0) / 1e6);
+	} else {
+		art_sink_count(fs->m_requests,
+		               cc == CURLE_OPERATION_TIMEDOUT ? "timeout"
+		               : art_fhir_tls_failed(cc)      ? "tls_error"
+		                                              : "transport_error",
+		               1);
+	}
 	if (cc != CURLE_OK) {
-		snprintf(errstr, errstr_size, "fhir: %s", curl_easy_strerror(cc));
+		art_fhir_curl_error(fs, "fhir", cc, errstr, errstr_size);
 		return ART_RETRY; /* timeout, refused, reset, TLS: the server may come back */
 	}
 	curl_easy_getinfo(fs->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -459,8 +513,8 @@ static void art_fhir_close(void *ctx)
 		return;
 	if (fs->curl)
 		curl_easy_cleanup(fs->curl);
-	art_fhir_set_clear(&fs->set);
-	free(fs->set.entries);
+	art_fhir_set_free(&fs->set);
+	art_jw_free(&fs->bundle);
 	art_buf_free(&fs->body);
 	free(fs->bearer);
 	free(fs->client_id);

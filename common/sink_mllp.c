@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +44,8 @@ struct art_mllp_sink {
 	int connect_timeout_ms, ack_timeout_ms;
 	struct art_mllp *fr; /* reads ACK frames */
 	struct art_buf out;  /* the frame being sent */
-	unsigned char *dec;  /* base64-decoded payload scratch */
-	size_t dec_cap;
+	struct art_metric *m_acks;    /* artery_sink_mllp_acks_total{outcome} */
+	struct art_metric *m_ack_sec; /* artery_sink_mllp_ack_seconds */
 };
 
 static void art_mllp_sink_disconnect(struct art_mllp_sink *ms)
@@ -152,6 +151,13 @@ static int art_mllp_sink_init(void **ctxp, const struct art_sink_conf *conf, cha
 	memcpy(ms->host, url + 7, (size_t)(colon - (url + 7)));
 	ms->host[colon - (url + 7)] = '\0';
 	snprintf(ms->port, sizeof(ms->port), "%lld", v);
+	ms->m_acks = art_sink_counter(conf, "artery_sink_mllp_acks_total",
+	                              "Messages sent to the MLLP target, by ACK code (AA, AE, AR, "
+	                              "CA, CE, CR) or failure (connect_error, io_error, no_ack, "
+	                              "bad_ack, not_sent)",
+	                              "outcome");
+	ms->m_ack_sec = art_sink_histogram(conf, "artery_sink_mllp_ack_seconds",
+	                                   "From sending a message to reading its ACK");
 	if (art_sink_conf_int(conf, "connect_timeout_ms", 100, 60000, 3000, &v, errstr, errstr_size) ==
 	    -1)
 		return -1;
@@ -162,74 +168,45 @@ static int art_mllp_sink_init(void **ctxp, const struct art_sink_conf *conf, cha
 	return 0;
 }
 
-/* The raw HL7 bytes of a RawMessage event into *p and *len (borrowed from ev
- * or ms->dec). 0 or -1 (errstr set). */
-static int art_mllp_sink_payload(struct art_mllp_sink *ms, const struct art_event *ev,
-                                 const char **p, size_t *len, char *errstr, size_t errstr_size)
+/* The raw HL7 bytes of a RawMessage event into *p and *len (borrowed from
+ * ev). 0 or -1 (errstr set). */
+static int art_mllp_sink_payload(const struct art_event *ev, const char **p, size_t *len,
+                                 char *errstr, size_t errstr_size)
 {
-	json_t *pl = json_object_get(ev->json, "payload");
-	const char *b64;
-	size_t blen, cap;
-	int n;
-
-	if (json_is_string(pl)) {
-		*p = json_string_value(pl);
-		*len = json_string_length(pl);
-		return 0;
-	}
-	b64 = json_string_value(json_object_get(pl, "base64"));
-	if (!b64) {
+	*p = art_tnode_bytes(art_tnode_get(ev->doc, "payload"), len);
+	if (!*p) {
 		snprintf(errstr, errstr_size, "mllp: %s is not a raw.hl7v2 RawMessage (no payload)",
 		         ev->topic);
 		return -1;
 	}
-	blen = strlen(b64);
-	cap = blen / 4 * 3 + 3;
-	if (cap > ms->dec_cap) {
-		unsigned char *d = realloc(ms->dec, cap);
-
-		if (!d) {
-			snprintf(errstr, errstr_size, "mllp: out of memory");
-			return -1;
-		}
-		ms->dec = d;
-		ms->dec_cap = cap;
-	}
-	n = EVP_DecodeBlock(ms->dec, (const unsigned char *)b64, (int)blen);
-	if (n < 0) {
-		snprintf(errstr, errstr_size, "mllp: payload is not valid base64");
-		return -1;
-	}
-	while (blen > 0 && b64[blen - 1] == '=' && n > 0) { /* DecodeBlock counts padding */
-		n--;
-		blen--;
-	}
-	*p = (const char *)ms->dec;
-	*len = (size_t)n;
 	return 0;
 }
 
-static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev, int *retry_after_ms,
-                                          char *errstr, size_t errstr_size)
+/* Sends one message and reads its ACK; *outcome says what happened (the
+ * ACK code, or what went wrong) for the metrics. */
+static enum art_res art_mllp_sink_exchange(struct art_mllp_sink *ms, const struct art_event *ev,
+                                           const char **outcome, char *outcome_buf,
+                                           char *errstr, size_t errstr_size)
 {
-	struct art_mllp_sink *ms = ctx;
 	const char *payload;
 	size_t len, off = 0;
 	int64_t deadline;
 	struct art_hl7_ack_info info;
-	const char *ctrl = json_string_value(json_object_get(ev->json, "control_id"));
+	const char *ctrl = art_tnode_str(art_tnode_get(ev->doc, "control_id"));
 	char buf[4096];
 
-	(void)retry_after_ms;
-	if (art_mllp_sink_payload(ms, ev, &payload, &len, errstr, errstr_size) == -1)
+	*outcome = "not_sent";
+	if (art_mllp_sink_payload(ev, &payload, &len, errstr, errstr_size) == -1)
 		return ART_FAIL;
 	art_buf_reset(&ms->out);
 	if (art_mllp_encode(payload, len, &ms->out) == -1) {
 		snprintf(errstr, errstr_size, "mllp: message contains MLLP framing bytes or is too large");
 		return ART_FAIL;
 	}
+	*outcome = "connect_error";
 	if (ms->fd == -1 && art_mllp_sink_connect(ms, errstr, errstr_size) == -1)
 		return ART_RETRY;
+	*outcome = "io_error";
 	deadline = art_mono_us() + (int64_t)ms->ack_timeout_ms * 1000;
 	while (off < ms->out.len) {
 		ssize_t w = send(ms->fd, ms->out.p + off, ms->out.len - off, MSG_NOSIGNAL);
@@ -251,6 +228,7 @@ static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev,
 		enum art_mllp_ev t;
 
 		while ((t = art_mllp_next(ms->fr, &fev)) != ART_MLLP_NEED_MORE) {
+			*outcome = "bad_ack";
 			if (t != ART_MLLP_FRAME) {
 				snprintf(errstr, errstr_size, "mllp: unreadable ACK frame");
 				art_mllp_sink_disconnect(ms);
@@ -265,6 +243,8 @@ static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev,
 				art_mllp_sink_disconnect(ms);
 				return ART_RETRY;
 			}
+			snprintf(outcome_buf, 8, "%s", info.code);
+			*outcome = outcome_buf;
 			if (info.accepted) {
 				art_mllp_reset(ms->fr); /* nothing may point into buf after return */
 				return ART_OK;
@@ -276,6 +256,7 @@ static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev,
 			return info.code[1] == 'R' ? ART_FAIL : ART_RETRY;
 		}
 		if (art_mllp_sink_wait(ms->fd, POLLIN, deadline) <= 0) {
+			*outcome = "no_ack";
 			snprintf(errstr, errstr_size, "mllp: no ACK within %d ms", ms->ack_timeout_ms);
 			art_mllp_sink_disconnect(ms);
 			return ART_RETRY;
@@ -293,6 +274,23 @@ static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev,
 	}
 }
 
+static enum art_res art_mllp_sink_deliver(void *ctx, const struct art_event *ev, int *retry_after_ms,
+                                          char *errstr, size_t errstr_size)
+{
+	struct art_mllp_sink *ms = ctx;
+	const char *outcome;
+	char code[8];
+	int64_t t0 = art_mono_us();
+	enum art_res res;
+
+	(void)retry_after_ms;
+	res = art_mllp_sink_exchange(ms, ev, &outcome, code, errstr, errstr_size);
+	art_sink_count(ms->m_acks, outcome, 1);
+	if (outcome == code)
+		art_sink_observe(ms->m_ack_sec, (double)(art_mono_us() - t0) / 1e6);
+	return res;
+}
+
 static void art_mllp_sink_close(void *ctx)
 {
 	struct art_mllp_sink *ms = ctx;
@@ -303,7 +301,6 @@ static void art_mllp_sink_close(void *ctx)
 		close(ms->fd);
 	art_mllp_destroy(ms->fr);
 	art_buf_free(&ms->out);
-	free(ms->dec);
 	free(ms);
 }
 

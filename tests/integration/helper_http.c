@@ -221,11 +221,13 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	*con_cls = NULL;
 }
 
-struct art_test_http *art_test_http_start(void)
+/* Starts the receiver, over TLS when cert_pem and key_pem are given. */
+static struct art_test_http *art_test_http_start_with(const char *cert_pem, const char *key_pem)
 {
 	struct art_test_http *h = calloc(1, sizeof(*h));
 	struct sockaddr_in sa;
 	const union MHD_DaemonInfo *info;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 
 	if (!h)
 		return NULL;
@@ -236,9 +238,14 @@ struct art_test_http *art_test_http_start(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-	                        NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, &sa,
-	                        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+	if (cert_pem)
+		h->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handler, h,
+		                        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
+		                        completed, h, MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+		                        MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+	else
+		h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, &sa,
+		                        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
 	if (!h->d) {
 		art_test_http_stop(h);
 		return NULL;
@@ -246,6 +253,18 @@ struct art_test_http *art_test_http_start(void)
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : 0;
 	return h;
+}
+
+struct art_test_http *art_test_http_start(void)
+{
+	return art_test_http_start_with(NULL, NULL);
+}
+
+struct art_test_http *art_test_http_start_tls(const char *cert_pem, const char *key_pem)
+{
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return NULL;
+	return art_test_http_start_with(cert_pem, key_pem);
 }
 
 int art_test_http_port(const struct art_test_http *h)

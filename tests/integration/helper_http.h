@@ -11,7 +11,8 @@
  * The test decides the answers: a status for the next n requests (503,
  * 400 with an OperationOutcome, 429 with Retry-After...), a status for
  * every request whose body contains a substring (one failing patient), a
- * delay per request, or dropping the connection without an answer.
+ * delay per request, or dropping the connection without an answer. It
+ * can serve HTTPS (a certificate made by the test).
  * Everything locks: the consumer runs in another process or thread.
  */
 #ifndef ART_HELPER_HTTP_H
@@ -34,6 +35,11 @@ struct art_test_http_req {
 
 /* Starts a receiver on 127.0.0.1 (any free port). NULL on failure. */
 struct art_test_http *art_test_http_start(void);
+
+/* As art_test_http_start(), serving HTTPS with the PEM certificate (chain)
+ * and key given as text. NULL on failure or when libmicrohttpd was built
+ * without TLS. */
+struct art_test_http *art_test_http_start_tls(const char *cert_pem, const char *key_pem);
 
 /* The port it listens on. */
 int art_test_http_port(const struct art_test_http *h);

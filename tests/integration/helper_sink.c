@@ -51,6 +51,13 @@ void art_test_sink_retry(struct art_test_sink *s, const char *key, int times)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void art_test_sink_fail_flush(struct art_test_sink *s, int fail)
+{
+	pthread_mutex_lock(&s->mu);
+	s->flush_fail = fail;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static int art_test_key_is(const struct art_test_delivery *d, const char *key)
 {
 	return !key || !strcmp(d->key, key);
@@ -127,7 +134,7 @@ static enum art_res art_test_sink_deliver(void *ctx, const struct art_event *ev,
 	snprintf(d.event_id, sizeof(d.event_id), "%s", ev->event_id);
 	snprintf(d.event_type, sizeof(d.event_type), "%s", ev->event_type);
 	d.reader_version = ev->reader ? ev->reader->version : 0;
-	d.has_pcp = json_object_get(ev->json, "primary_care_providers") != NULL;
+	d.has_pcp = art_tnode_get(ev->doc, "primary_care_providers") != NULL;
 	d.attempt = ev->attempt;
 
 	pthread_mutex_lock(&s->mu);
@@ -164,6 +171,20 @@ static enum art_res art_test_sink_deliver(void *ctx, const struct art_event *ev,
 	return res;
 }
 
+static int art_test_sink_flush(void *ctx, char *errstr, size_t errstr_size)
+{
+	struct art_test_sink *s = ctx;
+	int fail;
+
+	pthread_mutex_lock(&s->mu);
+	s->flushes++;
+	fail = s->flush_fail;
+	pthread_mutex_unlock(&s->mu);
+	if (fail)
+		snprintf(errstr, errstr_size, "test target: no space left on device");
+	return fail ? -1 : 0;
+}
+
 static void art_test_sink_close(void *ctx)
 {
 	(void)ctx; /* the state belongs to the test */
@@ -173,6 +194,7 @@ const struct art_sink_ops art_test_sink_ops = {
     .name = "test",
     .init = art_test_sink_init,
     .deliver = art_test_sink_deliver,
+    .flush = art_test_sink_flush,
     .close = art_test_sink_close,
     .dedups_itself = 0,
 };

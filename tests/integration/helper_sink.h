@@ -4,7 +4,8 @@
  * attempt, answer, time), and the test decides the answers by Kafka key:
  * ART_FAIL for one key, ART_RETRY for the first n attempts of every event of
  * another key, a delay per call. Registered as target type "test"; it does
- * not deduplicate itself (the ledger must).
+ * not deduplicate itself (the ledger must). Its flush (sink.h) counts its
+ * calls and can be made to fail.
  *
  * The consumer runs in another thread: everything here locks. The sink
  * binds at init() to the state given to art_test_sink_use() last.
@@ -41,6 +42,8 @@ struct art_test_sink {
 	char retry_key[64]; /* ART_RETRY for events with this key ... */
 	int retry_times;    /* ... while ev->attempt <= retry_times */
 	int slow_ms;        /* sleep this long in every call */
+	int flush_fail;     /* flush() answers -1 */
+	size_t flushes;     /* flush() calls */
 };
 
 extern const struct art_sink_ops art_test_sink_ops;
@@ -55,6 +58,7 @@ void art_test_sink_use(struct art_test_sink *s);
 /* Sets behaviour under the lock. key NULL = none. */
 void art_test_sink_fail(struct art_test_sink *s, const char *key);
 void art_test_sink_retry(struct art_test_sink *s, const char *key, int times);
+void art_test_sink_fail_flush(struct art_test_sink *s, int fail);
 
 /* Number of calls answered res for key (NULL: any key). */
 size_t art_test_sink_count(struct art_test_sink *s, const char *key, enum art_res res);

@@ -626,6 +626,55 @@ Test(consumer, replay_is_skipped_by_the_ledger, .timeout = 120)
 	fx_stop(&fx);
 }
 
+Test(consumer, a_failed_target_flush_records_and_stores_nothing, .timeout = 120)
+{
+	struct art_test_sink *s = art_test_sink_new(), *s2 = art_test_sink_new();
+	struct art_test_delivery d[16];
+	struct art_ledger *l;
+	struct fixture fx;
+	struct runner r;
+	char err[256];
+	size_t n;
+
+	fx_start(&fx, 5);
+	produce(&fx, "canonical.result", 0, "pat-1", "ev-f1", "result.final", "NORTH");
+	produce(&fx, "canonical.result", 0, "pat-1", "ev-f2", "result.final", "NORTH");
+	produce(&fx, "canonical.result", 2, "pat-2", "ev-f3", "result.final", "NORTH");
+	/* the target accepts the events into its batch but cannot make them
+	 * durable: the consumer stops, fatal, and stores nothing */
+	art_test_sink_fail_flush(s, 1);
+	run_start(&r, &fx, s);
+	cr_assert_eq(art_test_sink_wait(s, NULL, ART_OK, 3, WAIT_MS), 0);
+	cr_assert_eq(pthread_join(r.th, NULL), 0, "the consumer stops by itself");
+	cr_expect_eq(r.rc, -1);
+	cr_expect(strstr(r.err, "could not be made durable") && strstr(r.err, "no space left"),
+	          "%s", r.err);
+	cr_expect_geq(s->flushes, 1);
+	art_consumer_destroy(r.c);
+	art_metrics_destroy(r.metrics);
+	l = art_ledger_open(fx.ledger_path, "test-out/test", 0, err, sizeof(err));
+	cr_assert_not_null(l, "%s", err);
+	cr_expect_eq(art_ledger_count(l), 0, "nothing recorded before the target's flush");
+	art_ledger_close(l);
+
+	/* after a restart the same events come again (no offset was stored),
+	 * are delivered and, flushed this time, recorded */
+	run_start(&r, &fx, s2);
+	cr_assert_eq(art_test_sink_wait(s2, NULL, ART_OK, 3, WAIT_MS), 0);
+	run_stop(&r);
+	n = art_test_sink_calls(s2, NULL, d, 16);
+	cr_expect_eq(n, 3, "each event once more, no other");
+	cr_expect_geq(s2->flushes, 1);
+	l = art_ledger_open(fx.ledger_path, "test-out/test", 0, err, sizeof(err));
+	cr_assert_not_null(l, "%s", err);
+	cr_expect_eq(art_ledger_count(l), 3);
+	cr_expect_eq(art_ledger_seen(l, "ev-f3", err, sizeof(err)), 1);
+	art_ledger_close(l);
+	art_test_sink_destroy(s);
+	art_test_sink_destroy(s2);
+	fx_stop(&fx);
+}
+
 Test(consumer, start_up_errors)
 {
 	struct fixture fx;

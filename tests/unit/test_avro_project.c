@@ -6,7 +6,9 @@
  * that depend on the data (an unreadable union branch or enum symbol), the
  * real canonical.patient v1 <-> v2 in both directions, value reuse, and
  * garbage input (truncations, hostile lengths and counts, deep nesting,
- * random mutations) that must fail cleanly, never crash.
+ * random mutations) that must fail cleanly, never crash. Every case is
+ * read twice: into an Avro value (rendered as JSON) and into a tree
+ * (avro_tree.h, the consumer runtime's decode), which must say the same.
  */
 #include <criterion/criterion.h>
 
@@ -21,6 +23,7 @@
 #include "art.h"
 #include "avro_codec.h"
 #include "avro_project.h"
+#include "avro_tree.h"
 #include "schema.h"
 
 #define SCHEMAS ART_SOURCE_DIR "/schemas"
@@ -143,6 +146,24 @@ static void roundtrip(const struct art_schema_registry *reg, int writer, int rea
 	cr_assert_eq(rc, 0, "%s read as id %d: %s", in, reader, err);
 	assert_json_eq(got, want, in);
 	json_decref(got);
+	{
+		/* the tree the consumer runtime reads: the same record */
+		struct art_avro_projector *pj =
+		    art_avro_project_new(reg, art_schema_by_id(reg, reader), err, sizeof(err));
+		struct art_tree t;
+
+		cr_assert_not_null(pj, "%s", err);
+		art_tree_init(&t);
+		for (int pass = 0; pass < 2; pass++) { /* the second reuses plans and arena */
+			cr_assert_eq(art_avro_project_read_tree(pj, buf, len, &t, NULL, err, sizeof(err)),
+			             0, "%s read into a tree: %s", in, err);
+			got = art_tree_to_json(t.root);
+			assert_json_eq(got, want, in);
+			json_decref(got);
+		}
+		art_tree_free(&t);
+		art_avro_project_destroy(pj);
+	}
 	free(buf);
 }
 
@@ -160,6 +181,19 @@ static void roundtrip_fails(const struct art_schema_registry *reg, int writer, i
 	cr_assert_eq(rc, -1, "%s read as id %d should fail", in, reader);
 	cr_assert_null(got);
 	cr_assert(strstr(err, reason), "'%s' not in '%s'", reason, err);
+	{
+		struct art_avro_projector *pj =
+		    art_avro_project_new(reg, art_schema_by_id(reg, reader), err, sizeof(err));
+		struct art_tree t;
+
+		cr_assert_not_null(pj, "%s", err);
+		art_tree_init(&t);
+		cr_assert_eq(art_avro_project_read_tree(pj, buf, len, &t, NULL, err, sizeof(err)), -1);
+		cr_assert_null(t.root, "no tree after a failed read");
+		cr_assert(strstr(err, reason), "tree: '%s' not in '%s'", reason, err);
+		art_tree_free(&t);
+		art_avro_project_destroy(pj);
+	}
 	free(buf);
 }
 
@@ -550,10 +584,21 @@ Test(avro_project, value_of_the_reader_schema_and_reuse)
 }
 
 /* Decodes buf both ways; must not crash; returns the projector's rc. */
+static struct art_tree garbage_tree; /* the tree reads of try_read() */
+
+/* Reads buf into an Avro value and into a tree: both answer the same. */
 static int try_read(struct art_avro_projector *pj, avro_value_t *out, const void *buf, size_t len,
                     char *err, size_t err_size)
 {
-	return art_avro_project_read(pj, buf, len, out, NULL, err, err_size);
+	char err2[512];
+	int rc = art_avro_project_read(pj, buf, len, out, NULL, err, err_size);
+	int rc2 = art_avro_project_read_tree(pj, buf, len, &garbage_tree, NULL, err2, sizeof(err2));
+
+	cr_assert_eq(rc, rc2, "value read %d (%s), tree read %d (%s)", rc, rc ? err : "",
+	             rc2, rc2 ? err2 : "");
+	if (rc2 == 0)
+		cr_assert_not_null(garbage_tree.root);
+	return rc;
 }
 
 Test(avro_project, garbage_fails_cleanly)
@@ -651,8 +696,18 @@ Test(avro_project, garbage_fails_cleanly)
 	}
 	/* the projector still works afterwards */
 	cr_assert_eq(try_read(pj, &out, buf, len, err, sizeof(err)), 0, "%s", err);
+	{
+		json_t *got = art_tree_to_json(garbage_tree.root);
+
+		assert_json_eq(got,
+		               "{\"s\":\"hello\",\"xs\":[null,null],\"m\":{\"a\":1,\"b\":null},"
+		               "\"e\":\"B\",\"f\":1.5,\"ok\":true,\"i\":-5}",
+		               "after garbage");
+		json_decref(got);
+	}
 	avro_value_decref(&out);
 	art_avro_project_destroy(pj);
+	art_tree_free(&garbage_tree);
 
 	/* nesting beyond the limit: Node.next.next... 200 deep */
 	{
